@@ -1,0 +1,34 @@
+// A scrape target as the scrape stage sees it: the final target labels (after discovery and
+// target relabeling), the URL to fetch, and the job's settings. Immutable once built; shared
+// (by shared_ptr) between the scheduler thread, the fetcher thread and the workers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "collector/config/config.h"
+#include "collector/model/labels.h"
+
+namespace tender::scrape {
+
+struct Target {
+  std::string job;
+  std::string url;  // scheme://address/metrics_path?params
+  // Labels attached to every sample: job, instance, and the discovered/static labels; no
+  // `__`-prefixed labels. Sorted.
+  model::Labels labels;
+  // Labels before relabeling (for the targets page).
+  model::Labels discovered_labels;
+  // The job's config; shared by all targets of the job.
+  std::shared_ptr<const config::ScrapeConfig> config;
+  absl::Duration interval;
+  absl::Duration timeout;
+  uint64_t hash = 0;  // Identity: hash of job and labels; the shard key and the schedule offset.
+};
+
+// Computes `hash` from job and labels.
+uint64_t TargetHash(const std::string& job, const model::Labels& labels);
+
+}  // namespace tender::scrape
