@@ -1,0 +1,341 @@
+#include "collector/app/app.h"
+
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "collector/config/config.h"
+#include "collector/discovery/static/static_targets.h"
+#include "collector/model/absl_compat.h"
+#include "collector/model/log.h"
+#include "collector/ring/ingest_ring.h"
+#include "collector/scrape/scrape_manager.h"
+#include "collector/server/admin_server.h"
+#include "collector/textparse/parser.h"
+#include "exporters/remote_write/exporter.h"
+
+#ifndef TENDER_VERSION
+#define TENDER_VERSION "0.0.0"
+#endif
+
+namespace tender::app {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: tender [flags]\n"
+    "       tender check config FILE\n"
+    "       tender check metrics [--format=auto|text|openmetrics] [--print] < FILE\n"
+    "       tender version\n"
+    "\n"
+    "flags:\n"
+    "  --config.file=FILE            Prometheus-style config (default: built-in, scrapes\n"
+    "                                tender and node-exporter on localhost:9100, writes to\n"
+    "                                http://localhost:9090/api/v1/write)\n"
+    "  --web.listen-address=H:P      admin and /metrics address (default 0.0.0.0:9099)\n"
+    "  --storage.path=DIR            data directory (default data/)\n"
+    "  --log.level=LEVEL             debug|info|warn|error (default info)\n"
+    "  --log.format=FORMAT           logfmt|json (default logfmt)\n";
+
+struct Flags {
+  std::string config_file;
+  std::string listen_address = "0.0.0.0:9099";
+  std::string storage_path = "data/";
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+};
+
+// Parses --name=value and --name value. Returns false (with a message) on unknown flags.
+bool ParseFlags(const std::vector<std::string>& args, Flags* flags, std::string* err) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      *err = "unexpected argument: " + a;
+      return false;
+    }
+    std::string name = a.substr(2);
+    std::string value;
+    const size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      *err = "flag --" + name + " needs a value";
+      return false;
+    }
+    if (name == "config.file") {
+      flags->config_file = value;
+    } else if (name == "web.listen-address") {
+      flags->listen_address = value;
+    } else if (name == "storage.path") {
+      flags->storage_path = value;
+    } else if (name == "log.level") {
+      flags->log_level = value;
+    } else if (name == "log.format") {
+      flags->log_format = value;
+    } else {
+      *err = "unknown flag --" + name;
+      return false;
+    }
+  }
+  return true;
+}
+
+int CheckConfig(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const config::LoadResult r = config::LoadConfigFile(args[0]);
+  for (const auto& w : r.warnings) std::cerr << args[0] << ": warning: " << w << "\n";
+  if (!r.errors.empty()) {
+    for (const auto& e : r.errors) std::cerr << e.ToString(args[0]) << "\n";
+    std::cerr << "FAILED: " << r.errors.size() << " error(s) in " << args[0] << "\n";
+    return 2;
+  }
+  std::cout << "SUCCESS: " << args[0] << " is a valid config file\n";
+  return 0;
+}
+
+int CheckMetrics(const std::vector<std::string>& args) {
+  std::optional<textparse::Format> format;
+  bool strict = false;
+  bool print = false;
+  for (const auto& a : args) {
+    if (a == "--print") {
+      print = true;
+    } else if (a == "--format=auto") {
+      format.reset();
+    } else if (a == "--format=text") {
+      format = textparse::Format::kText;
+    } else if (a == "--format=openmetrics") {
+      format = textparse::Format::kOpenMetrics;
+      strict = true;
+    } else {
+      std::cerr << "unknown argument " << a << "\n" << kUsage;
+      return 2;
+    }
+  }
+  std::string body((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  std::string out;
+  const absl::Status st = textparse::CheckExposition(body, format, strict, print, &out);
+  std::cout << out;
+  if (!st.ok()) {
+    std::cerr << st.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+// Hands batches from one ring shard to every exporter, the last one by move.
+class Pump {
+ public:
+  Pump(scrape::BatchRing* ring, size_t shard,
+       std::vector<remote_write::RemoteWriteExporter*> exporters)
+      : ring_(ring), shard_(shard), exporters_(std::move(exporters)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Pump() { thread_.join(); }
+
+ private:
+  void Run() {
+    model::SeriesBatch batch;
+    // Pop returns false on timeout, or once the ring is closed and drained.
+    while (true) {
+      if (ring_->Pop(shard_, &batch, absl::Milliseconds(200))) {
+        for (size_t i = 0; i + 1 < exporters_.size(); ++i) {
+          model::SeriesBatch copy = batch;
+          exporters_[i]->Consume(std::move(copy));
+        }
+        if (!exporters_.empty()) exporters_.back()->Consume(std::move(batch));
+        batch = model::SeriesBatch{};
+      } else if (ring_->closed() && ring_->Depth(shard_) == 0) {
+        return;
+      }
+    }
+  }
+
+  scrape::BatchRing* ring_;
+  size_t shard_;
+  std::vector<remote_write::RemoteWriteExporter*> exporters_;
+  std::thread thread_;
+};
+
+std::string SelfAddress(const std::string& listen) {
+  std::string host;
+  int port = 0;
+  if (!server::SplitHostPort(listen, &host, &port).ok()) return "localhost:9099";
+  if (host == "0.0.0.0" || host == "::") host = "localhost";
+  return host + ":" + std::to_string(port);
+}
+
+int RunCollector(const Flags& flags) {
+  // Signals are taken synchronously by this thread; every thread started later inherits the
+  // mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto load = [&]() -> config::LoadResult {
+    if (flags.config_file.empty()) {
+      return config::LoadConfigString(config::DefaultConfigYaml(SelfAddress(flags.listen_address)));
+    }
+    return config::LoadConfigFile(flags.config_file);
+  };
+  const std::string source = flags.config_file.empty() ? "<default>" : flags.config_file;
+  config::LoadResult loaded = load();
+  for (const auto& w : loaded.warnings) log::Warn("config", w, {{"file", source}});
+  if (!loaded.errors.empty()) {
+    for (const auto& e : loaded.errors) std::cerr << e.ToString(source) << "\n";
+    return 2;
+  }
+  config::Config cfg = *loaded.config;
+  std::error_code ec;
+  std::filesystem::create_directories(flags.storage_path, ec);
+  if (ec) {
+    log::Error("app", "cannot create storage path",
+               {{"path", flags.storage_path}, {"err", ec.message()}});
+    return 1;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge()
+      .Name("tender_build_info")
+      .Help("tender version.")
+      .Register(*registry)
+      .Add({{"version", TENDER_VERSION}})
+      .Set(1);
+  const std::string user_agent = absl::StrCat("tender/", TENDER_VERSION);
+
+  // Exporters start first and stop last.
+  std::vector<std::unique_ptr<remote_write::RemoteWriteExporter>> exporters;
+  std::vector<remote_write::RemoteWriteExporter*> raw;
+  for (const auto& rw : cfg.remote_write) {
+    remote_write::RemoteWriteExporter::Settings s;
+    s.config = rw;
+    s.registry = registry.get();
+    s.user_agent = user_agent;
+    auto e = std::make_unique<remote_write::RemoteWriteExporter>(std::move(s));
+    if (absl::Status st = e->Start(); !st.ok()) {
+      log::Error("app", "remote write failed to start", {{"err", FromAbsl(st.message())}});
+      return 1;
+    }
+    raw.push_back(e.get());
+    exporters.push_back(std::move(e));
+  }
+
+  const size_t shards = std::max<size_t>(2, std::thread::hardware_concurrency());
+  scrape::BatchRing ring(shards, 1024);
+  std::vector<std::unique_ptr<Pump>> pumps;
+  for (size_t i = 0; i < shards; ++i) pumps.push_back(std::make_unique<Pump>(&ring, i, raw));
+
+  scrape::ScrapeManager::Settings ms;
+  ms.external_labels = cfg.global.external_labels;
+  ms.workers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  ms.ring = &ring;
+  ms.registry = registry.get();
+  ms.user_agent = user_agent;
+  scrape::ScrapeManager manager(ms);
+
+  server::AdminServer::Settings ss;
+  ss.listen_address = flags.listen_address;
+  ss.registry = registry;
+  ss.targets = [&manager] { return manager.Snapshot(); };
+  server::AdminServer admin(ss);
+  if (absl::Status st = admin.Start(); !st.ok()) {
+    log::Error("app", "admin server failed", {{"err", FromAbsl(st.message())}});
+    return 1;
+  }
+  if (absl::Status st = manager.Start(); !st.ok()) {
+    log::Error("app", "scrape manager failed", {{"err", FromAbsl(st.message())}});
+    return 1;
+  }
+  manager.ApplyTargets(discovery::StaticTargets(cfg));
+  admin.SetReady(true);
+  log::Info("app", "tender started",
+            {{"version", TENDER_VERSION}, {"config", source}, {"listen", flags.listen_address},
+             {"targets", std::to_string(discovery::StaticTargets(cfg).size())}});
+
+  while (true) {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGHUP) {
+      config::LoadResult r = load();
+      if (!r.errors.empty()) {
+        for (const auto& e : r.errors) log::Error("config", e.ToString(source));
+        log::Error("config", "reload failed; keeping the running config");
+        continue;
+      }
+      manager.ApplyTargets(discovery::StaticTargets(*r.config));
+      log::Info("config", "reloaded", {{"file", source}});
+      continue;
+    }
+    log::Info("app", "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    break;
+  }
+  admin.SetReady(false);
+  manager.Shutdown();
+  ring.Close();
+  pumps.clear();  // Joins after the ring is drained into the exporters.
+  for (auto& e : exporters) e->Shutdown(absl::Seconds(10));
+  admin.Shutdown();
+  log::Info("app", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int Main(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "version") {
+    std::cout << "tender version " << TENDER_VERSION << "\n";
+    return 0;
+  }
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args.size() >= 2 && args[0] == "check") {
+    std::vector<std::string> rest(args.begin() + 2, args.end());
+    if (args[1] == "config") return CheckConfig(rest);
+    if (args[1] == "metrics") return CheckMetrics(rest);
+  }
+  if (!args.empty() && args[0] == "check") {
+    std::cerr << kUsage;
+    return 2;
+  }
+  Flags flags;
+  std::string err;
+  if (!ParseFlags(args, &flags, &err)) {
+    std::cerr << "tender: " << err << "\n" << kUsage;
+    return 2;
+  }
+  log::Level level;
+  log::Format format;
+  if (!log::ParseLevel(flags.log_level, &level) || !log::ParseFormat(flags.log_format, &format)) {
+    std::cerr << "tender: bad --log.level or --log.format\n" << kUsage;
+    return 2;
+  }
+  log::SetLevel(level);
+  log::SetFormat(format);
+  return RunCollector(flags);
+}
+
+}  // namespace tender::app

@@ -1,0 +1,44 @@
+#include "collector/discovery/static/static_targets.h"
+
+#include <gtest/gtest.h>
+
+namespace tender::discovery {
+namespace {
+
+TEST(StaticTargetsTest, PrometheusTargetLabels) {
+  config::Config cfg;
+  config::ScrapeConfig sc;
+  sc.job_name = "node";
+  sc.scrape_interval = absl::Seconds(15);
+  sc.scrape_timeout = absl::Seconds(10);
+  sc.scheme = "https";
+  sc.metrics_path = "/m";
+  sc.params = {{"collect[]", {"cpu", "mem"}}};
+  sc.static_configs.push_back({{"a:9100", "b:9100"}, {{"env", "prod"}}});
+  config::StaticConfig own_job;
+  own_job.targets = {"c:1"};
+  own_job.labels = {{"instance", "custom"}, {"job", "override"}};
+  sc.static_configs.push_back(own_job);
+  cfg.scrape_configs.push_back(sc);
+
+  const auto targets = StaticTargets(cfg);
+  ASSERT_EQ(targets.size(), 3u);
+  EXPECT_EQ(targets[0]->url, "https://a:9100/m?collect%5B%5D=cpu&collect%5B%5D=mem");
+  EXPECT_EQ(targets[0]->labels,
+            (model::Labels{{"env", "prod"}, {"instance", "a:9100"}, {"job", "node"}}));
+  EXPECT_EQ(targets[0]->job, "node");
+  EXPECT_EQ(targets[0]->interval, absl::Seconds(15));
+  EXPECT_NE(targets[0]->hash, targets[1]->hash);
+  EXPECT_EQ(targets[2]->labels, (model::Labels{{"instance", "custom"}, {"job", "override"}}));
+  EXPECT_EQ(model::Get(targets[0]->discovered_labels, "__address__"), "a:9100");
+}
+
+TEST(StaticTargetsTest, EmptyAddressIsDropped) {
+  auto job = std::make_shared<config::ScrapeConfig>();
+  job->job_name = "x";
+  EXPECT_EQ(MakeTarget({{"__address__", ""}}, job), nullptr);
+  EXPECT_NE(MakeTarget({{"__address__", "h:1"}}, job), nullptr);
+}
+
+}  // namespace
+}  // namespace tender::discovery
