@@ -1,0 +1,50 @@
+// Helpers for integration tests: child processes, free ports, waiting on conditions.
+// Used from the test's main thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace tender::testing {
+
+// A child process, killed (SIGTERM, then SIGKILL) when destroyed.
+class ChildProcess {
+ public:
+  // Starts `argv[0]` with `argv`; stdout and stderr go to `log_path`.
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  bool running();
+  // Sends `sig` and waits up to `timeout` for exit; returns the exit status or -1.
+  int Stop(int sig, absl::Duration timeout);
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+// Polls `cond` every 100 ms until it is true or `timeout` passes.
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
+
+// Reads a whole file ("" when missing).
+std::string ReadFile(const std::string& path);
+
+// A fresh temporary directory.
+std::string MakeTempDir(const std::string& prefix);
+
+// Environment variable or `fallback`.
+std::string Env(const char* name, const std::string& fallback);
+
+}  // namespace tender::testing
