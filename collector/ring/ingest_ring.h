@@ -1,0 +1,285 @@
+// IngestRing: the bounded hand-off between producers (scrape workers, log readers) and the
+// exporters (DESIGN decision 6). Producers on any thread Push without a lock; one consumer per
+// shard (normally) Pops, parking on a futex when idle. Thread-safe; see collector/ring/README.md.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "collector/ring/mpmc_ring.h"
+#include "collector/ring/parking.h"
+
+namespace tender::ring {
+
+namespace internal {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// The steady-clock deadline `timeout` from now; time_point::max() when it does not fit
+// (absl::InfiniteDuration() and anything near it mean "no deadline").
+inline SteadyClock::time_point DeadlineAfter(absl::Duration timeout) {
+  const SteadyClock::time_point now = SteadyClock::now();
+  if (timeout <= absl::ZeroDuration()) {
+    return now;
+  }
+  const std::chrono::nanoseconds wait = absl::ToChronoNanoseconds(timeout);
+  if (wait >= SteadyClock::time_point::max() - now) {
+    return SteadyClock::time_point::max();
+  }
+  return now + std::chrono::duration_cast<SteadyClock::duration>(wait);
+}
+
+// Makes the thread-sanitizer build accept std::atomic_thread_fence (g++ warns that TSan does not
+// model fences). Every fence below only orders a wake-up check; no data is published through a
+// fence, so TSan sees all the happens-before edges it needs through the cell sequence numbers.
+inline void FullFence() {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__SANITIZE_THREAD__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#if defined(__GNUC__) && !defined(__clang__) && defined(__SANITIZE_THREAD__)
+#pragma GCC diagnostic pop
+#endif
+}
+
+}  // namespace internal
+
+// N shards of MpmcRing; an item with key k goes to shard k % N, so the items of one key (one
+// target) travel through one shard in push order. Memory is bounded: shards * capacity cells,
+// allocated in the constructor.
+//
+// Producers: Push from any thread. The fast path is lock-free and makes no syscall unless a
+// consumer of the shard is parked. A full shard is backpressure: the producer backs off (spin,
+// yield, then sleeps capped at kMaxBackoffSleep) until space appears, the timeout passes or the
+// ring closes; a push that fails leaves the item with the caller. Nothing is dropped silently.
+//
+// Consumers: Pop(shard) from any thread; per-key order is only meaningful with one consumer per
+// shard. An idle consumer spins briefly, then parks on the shard's futex word until a producer
+// or Close() wakes it.
+template <typename T>
+class IngestRing {
+ public:
+  // Longest sleep of a producer waiting for space in a full shard.
+  static constexpr std::chrono::microseconds kMaxBackoffSleep{1000};
+
+  // Creates `shards` shards (at least 1) of `capacity_per_shard` items each (rounded as
+  // MpmcRing does). All memory is allocated here.
+  IngestRing(size_t shards, size_t capacity_per_shard) {
+    const size_t n = shards == 0 ? 1 : shards;
+    shards_.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      shards_.push_back(std::make_unique<Shard>(capacity_per_shard));
+    }
+  }
+
+  IngestRing(const IngestRing&) = delete;
+  IngestRing& operator=(const IngestRing&) = delete;
+
+  // Destroys undrained items. No thread may be inside Push or Pop any more.
+  ~IngestRing() = default;
+
+  // Moves `item` into shard `key % shards()` and returns true. When the shard is full, waits up
+  // to `timeout` (zero: one attempt; absl::InfiniteDuration(): until space or Close) with
+  // bounded backoff, counting one full event. Returns false, with `item` untouched, when the
+  // ring is closed or the timeout passes (counted in push_timeouts()). Any thread.
+  [[nodiscard]] bool Push(uint64_t key, T&& item, absl::Duration timeout) {
+    Shard& shard = *shards_[key % shards_.size()];
+    // Registering as in-flight before checking `closed` lets a consumer of a closed shard know
+    // when no push can still land (see Pop). Both live in one word, so one RMW does both.
+    const uint64_t before = shard.state.fetch_add(kInFlightOne, std::memory_order_acq_rel);
+    bool pushed = false;
+    if ((before & kClosedBit) == 0) {
+      pushed = shard.ring.TryPush(std::move(item));
+      if (!pushed) {
+        full_events_.value.fetch_add(1, std::memory_order_relaxed);
+        pushed = PushWhenSpace(shard, item, timeout);
+      }
+    }
+    // Release: a consumer that reads the in-flight count drop also sees the published item.
+    shard.state.fetch_sub(kInFlightOne, std::memory_order_release);
+    if (pushed) {
+      WakeConsumer(shard);
+    }
+    return pushed;
+  }
+
+  // Moves the oldest item of `shard` into `*out` and returns true. When the shard is empty,
+  // waits up to `timeout` (absl::InfiniteDuration(): no limit) for an item. Returns false on
+  // timeout, or once the ring is closed and the shard drained (no item left and no push in
+  // flight); IsDrained() tells the two apart. `shard` must be < shards(). Any thread.
+  [[nodiscard]] bool Pop(size_t shard_index, T* out, absl::Duration timeout) {
+    if (shard_index >= shards_.size()) {
+      return false;
+    }
+    Shard& shard = *shards_[shard_index];
+    if (shard.ring.TryPop(out)) {
+      return true;
+    }
+    // A short spin catches the next item of a busy producer without a park/unpark round trip
+    // (two syscalls, tens of microseconds).
+    for (int i = 0; i < kPopSpins; ++i) {
+      internal::CpuRelax();
+      if (shard.ring.TryPop(out)) {
+        return true;
+      }
+    }
+    const auto deadline = internal::DeadlineAfter(timeout);
+    for (;;) {
+      const uint32_t epoch = shard.wake_epoch.load(std::memory_order_acquire);
+      shard.parked.fetch_add(1, std::memory_order_seq_cst);
+      // Pairs with the fence in WakeConsumer (store-buffering): either this TryPop sees the
+      // producer's item, or the producer sees parked > 0 and bumps the epoch.
+      internal::FullFence();
+      if (shard.ring.TryPop(out)) {
+        shard.parked.fetch_sub(1, std::memory_order_relaxed);
+        return true;
+      }
+      const uint64_t state = shard.state.load(std::memory_order_acquire);
+      const bool closed = (state & kClosedBit) != 0;
+      if (state == kClosedBit) {
+        // Closed and no push in flight: the acquire above saw every push's release, so one more
+        // look is final.
+        shard.parked.fetch_sub(1, std::memory_order_relaxed);
+        return shard.ring.TryPop(out);
+      }
+      const auto now = internal::SteadyClock::now();
+      if (now >= deadline) {
+        shard.parked.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+      }
+      std::chrono::nanoseconds wait{-1};  // No limit.
+      if (deadline != internal::SteadyClock::time_point::max()) {
+        wait = deadline - now;
+      }
+      if (closed) {
+        // Pushes still in flight after Close either land (and wake us) or fail (silently): poll.
+        wait =
+            wait.count() < 0 ? kClosedPoll : std::min<std::chrono::nanoseconds>(wait, kClosedPoll);
+      }
+      internal::ParkWhileEqual(shard.wake_epoch, epoch, wait);
+      shard.parked.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  // Closes the ring: every later Push fails, waiting producers give up, parked consumers wake.
+  // Pop keeps returning what is left, then false. Idempotent; any thread.
+  void Close() {
+    for (auto& shard : shards_) {
+      shard->state.fetch_or(kClosedBit, std::memory_order_acq_rel);
+      // Always wake (Close is rare): a consumer that read the old epoch either sees the bump
+      // before parking or is woken from it.
+      shard->wake_epoch.fetch_add(1, std::memory_order_release);
+      internal::UnparkAll(shard->wake_epoch);
+    }
+  }
+
+  // True once Close() was called. Any thread.
+  bool closed() const {
+    return (shards_[0]->state.load(std::memory_order_acquire) & kClosedBit) != 0;
+  }
+
+  // True when the ring is closed, no push into `shard` is in flight and the shard is empty: a
+  // consumer of it can stop. Any thread.
+  bool IsDrained(size_t shard_index) const {
+    const Shard& shard = *shards_[shard_index];
+    return shard.state.load(std::memory_order_acquire) == kClosedBit &&
+           shard.ring.SizeApprox() == 0;
+  }
+
+  size_t shards() const { return shards_.size(); }
+
+  // Cells per shard (the rounded capacity).
+  size_t capacity_per_shard() const { return shards_[0]->ring.capacity(); }
+
+  // Approximate number of items queued in `shard`, for gauges. Any thread.
+  size_t Depth(size_t shard_index) const { return shards_[shard_index]->ring.SizeApprox(); }
+
+  // Consumers of `shard` parked right now (a gauge, and a condition tests can wait on).
+  uint32_t ParkedConsumers(size_t shard_index) const {
+    return shards_[shard_index]->parked.load(std::memory_order_relaxed);
+  }
+
+  // Pushes that found their shard full (once per Push, however long it then waited).
+  uint64_t full_events() const { return full_events_.value.load(std::memory_order_relaxed); }
+
+  // Pushes that failed because the timeout passed while the shard stayed full.
+  uint64_t push_timeouts() const { return push_timeouts_.value.load(std::memory_order_relaxed); }
+
+ private:
+  // Shard::state: bit 0 = closed, the rest counts producers inside Push (in units of 2).
+  static constexpr uint64_t kClosedBit = 1;
+  static constexpr uint64_t kInFlightOne = 2;
+  static constexpr int kPopSpins = 128;
+  static constexpr std::chrono::nanoseconds kClosedPoll{std::chrono::microseconds(100)};
+
+  struct alignas(kCacheLineSize) Shard {
+    explicit Shard(size_t capacity) : ring(capacity) {}
+
+    MpmcRing<T> ring;
+    // Written by every producer of the shard (twice per push).
+    alignas(kCacheLineSize) std::atomic<uint64_t> state{0};
+    // Written by the consumer when it parks, read by producers after each push.
+    alignas(kCacheLineSize) std::atomic<uint32_t> parked{0};
+    std::atomic<uint32_t> wake_epoch{0};  // The futex word consumers park on.
+  };
+
+  struct alignas(kCacheLineSize) PaddedCounter {
+    std::atomic<uint64_t> value{0};
+  };
+
+  // Backoff loop for a full shard. Returns true once `item` was pushed; false on timeout
+  // (counted) or close. Leaves `item` untouched on failure.
+  bool PushWhenSpace(Shard& shard, T& item, absl::Duration timeout) {
+    constexpr int kSpinRounds = 16;   // ~16 * 32 pause instructions: a few microseconds.
+    constexpr int kYieldRounds = 16;  // Then let the consumer run if it shares our core.
+    const auto deadline = internal::DeadlineAfter(timeout);
+    std::chrono::microseconds sleep{1};
+    for (int round = 0;; ++round) {
+      if (internal::SteadyClock::now() >= deadline) {
+        push_timeouts_.value.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+      if (round < kSpinRounds) {
+        for (int i = 0; i < 32; ++i) {
+          internal::CpuRelax();
+        }
+      } else if (round < kSpinRounds + kYieldRounds) {
+        std::this_thread::yield();
+      } else {
+        const auto left = deadline - internal::SteadyClock::now();
+        std::this_thread::sleep_for(std::min<internal::SteadyClock::duration>(sleep, left));
+        sleep = std::min(sleep * 2, kMaxBackoffSleep);
+      }
+      if ((shard.state.load(std::memory_order_acquire) & kClosedBit) != 0) {
+        return false;
+      }
+      if (shard.ring.TryPush(std::move(item))) {
+        return true;
+      }
+    }
+  }
+
+  // After a successful push: wakes one parked consumer of `shard`, if any. The fence pairs with
+  // the one in Pop; without a parked consumer this costs a fence and a load, no syscall.
+  static void WakeConsumer(Shard& shard) {
+    internal::FullFence();
+    if (shard.parked.load(std::memory_order_relaxed) != 0) {
+      shard.wake_epoch.fetch_add(1, std::memory_order_release);
+      internal::Unpark(shard.wake_epoch, 1);
+    }
+  }
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  PaddedCounter full_events_;
+  PaddedCounter push_timeouts_;
+};
+
+}  // namespace tender::ring
