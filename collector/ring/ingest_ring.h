@@ -92,16 +92,21 @@ class IngestRing {
   // ring is closed or the timeout passes (counted in push_timeouts()). Any thread.
   [[nodiscard]] bool Push(uint64_t key, T&& item, absl::Duration timeout) {
     Shard& shard = *shards_[key % shards_.size()];
-    // Registering as in-flight before checking `closed` lets a consumer of a closed shard know
-    // when no push can still land (see Pop). Both live in one word, so one RMW does both.
-    const uint64_t before = shard.state.fetch_add(kInFlightOne, std::memory_order_acq_rel);
-    bool pushed = false;
-    if ((before & kClosedBit) == 0) {
-      pushed = shard.ring.TryPush(std::move(item));
-      if (!pushed) {
-        full_events_.value.fetch_add(1, std::memory_order_relaxed);
-        pushed = PushWhenSpace(shard, item, timeout);
+    // Register as in-flight unless the shard is closed, in one CAS on the word holding both, so
+    // that once Close() sets the bit the count only falls: "closed and zero in flight" is final
+    // and a consumer seeing it knows no push can still land (see Pop). Relaxed is enough: the
+    // consumer relies on the release in the fetch_sub below, not on this CAS.
+    uint64_t state = shard.state.load(std::memory_order_relaxed);
+    do {
+      if ((state & kClosedBit) != 0) {
+        return false;
       }
+    } while (!shard.state.compare_exchange_weak(
+        state, state + kInFlightOne, std::memory_order_relaxed, std::memory_order_relaxed));
+    bool pushed = shard.ring.TryPush(std::move(item));
+    if (!pushed) {
+      full_events_.value.fetch_add(1, std::memory_order_relaxed);
+      pushed = PushWhenSpace(shard, item, timeout);
     }
     // Release: a consumer that reads the in-flight count drop also sees the published item.
     shard.state.fetch_sub(kInFlightOne, std::memory_order_release);
