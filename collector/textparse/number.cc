@@ -90,6 +90,9 @@ bool ParseGoFloat(std::string_view s, double* out) {
         first_nonzero = saw_dot ? -frac_digits : int_digits;  // int case fixed up below
       }
       if (!nonzero) {
+        if (saw_dot) {
+          ++frac_in_mantissa;  // leading fraction zeros still scale the mantissa
+        }
         continue;
       }
       if (mantissa_digits < 19) {

@@ -113,12 +113,12 @@ std::string OmValidator::OnType(std::string_view family, MetricType type) {
 
 std::string OmValidator::OnHelp(std::string_view family) {
   if (!active_ || family != name_) {
-    return StartFamily(family);
-  }
-  if (has_samples_) {
+    if (std::string err = StartFamily(family); !err.empty()) {
+      return err;
+    }
+  } else if (has_samples_) {
     return Str("HELP for \"", family, "\" after its samples");
-  }
-  if (has_help_) {
+  } else if (has_help_) {
     return Str("repeated HELP for \"", family, "\"");
   }
   has_help_ = true;

@@ -227,8 +227,21 @@ double Parser::value() const {
 }
 
 bool Parser::Fail(const char* at, std::string_view reason) {
-  size_t col = static_cast<size_t>(at - line_start_) + 1;
-  status_ = absl::InvalidArgumentError(absl::StrCat(line_no_, ":", col, ": ", ToAbsl(reason)));
+  // Position from the byte offset: errors are rare, and this stays right even when a quoted
+  // value spanned raw newlines.
+  size_t line = 1;
+  const char* line_start = begin_;
+  for (const char* p = begin_; p < at;) {
+    const void* nl = std::memchr(p, '\n', static_cast<size_t>(at - p));
+    if (nl == nullptr) {
+      break;
+    }
+    ++line;
+    p = static_cast<const char*>(nl) + 1;
+    line_start = p;
+  }
+  size_t col = static_cast<size_t>(at - line_start) + 1;
+  status_ = absl::InvalidArgumentError(absl::StrCat(line, ":", col, ": ", ToAbsl(reason)));
   done_ = true;
   return false;
 }
@@ -395,7 +408,7 @@ bool Parser::ParseTextComment(const char* p) {
 // OpenMetrics: only "# TYPE name type", "# HELP name text", "# UNIT name unit" and "# EOF".
 bool Parser::ParseOmComment(const char* p) {
   constexpr std::string_view kAllowed =
-      "a comment; only # TYPE, # HELP, # UNIT and # EOF are allowed in OpenMetrics";
+      "comment: only # TYPE, # HELP, # UNIT and # EOF are allowed in OpenMetrics";
   if (end_ - p < 5 || p[1] != ' ') {
     return Fail(p, absl::StrCat("invalid ", ToAbsl(kAllowed)));
   }
