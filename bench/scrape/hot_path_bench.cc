@@ -39,7 +39,7 @@ void BM_HotPath(benchmark::State& state, const std::string& fixture, bool timest
   target.job = "kubelet";
   target.labels = {{"instance", "node-1:10250"}, {"job", "kubelet"}, {"node", "node-1"}};
   target.config = cfg;
-  ScrapeProcessor processor({{"cluster", "prod"}});
+  ScrapeProcessor processor(model::Labels{{"cluster", "prod"}});
   SeriesState series;
   FetchOutcome fetch;
   fetch.http_status = 200;

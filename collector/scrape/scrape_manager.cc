@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "collector/model/absl_compat.h"
 #include "collector/model/log.h"
+#include "collector/model/status_macros.h"
 
 namespace tender::scrape {
 
@@ -90,8 +91,6 @@ const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
       0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 30};
   return *b;
 }
-
-int64_t ToUnixMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
 }  // namespace
 
@@ -191,7 +190,7 @@ void ScrapeManager::ApplyTargets(std::vector<std::shared_ptr<const Target>> targ
         Work w;
         w.loop = loop;
         w.end_of_target = true;
-        w.timestamp_ms = ToUnixMillis(now);
+        w.timestamp_ms = absl::ToUnixMillis(now);
         ends.push_back(std::move(w));
       }
       // An in-flight loop ends when its scrape finishes (see Finish).
@@ -274,7 +273,7 @@ void ScrapeManager::StartScrape(const std::shared_ptr<Loop>& loop, absl::Time no
   req.body_size_limit = t.config ? t.config->body_size_limit : 0;
   req.accept_gzip = t.config ? t.config->enable_compression : true;
   req.connection_key = t.hash;
-  const int64_t ts = ToUnixMillis(now);
+  const int64_t ts = absl::ToUnixMillis(now);
   fetcher_->Fetch(std::move(req), [this, loop, ts, now](FetchResult&& result) {
     Work w;
     w.loop = loop;
@@ -379,7 +378,7 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
     Work end;
     end.loop = work.loop;
     end.end_of_target = true;
-    end.timestamp_ms = ToUnixMillis(absl::Now());
+    end.timestamp_ms = absl::ToUnixMillis(absl::Now());
     in_flight_.fetch_add(1);
     Enqueue(std::move(end));
   }

@@ -21,7 +21,7 @@ struct Point {
 using Decoded = std::multimap<std::string, Point>;
 
 Decoded Decode(const model::SeriesBatch& batch) {
-  prometheus::WriteRequest req;
+  tender::prompb::WriteRequest req;
   EXPECT_TRUE(req.ParseFromString(batch.data));
   EXPECT_EQ(static_cast<uint32_t>(req.timeseries_size()), batch.samples);
   Decoded out;
@@ -55,7 +55,7 @@ bool IsStale(const Decoded& d, const std::string& key) {
 
 class ScrapeProcessorTest : public ::testing::Test {
  protected:
-  ScrapeProcessorTest() : processor_({{"cluster", "c1"}}) {
+  ScrapeProcessorTest() : processor_(model::Labels{{"cluster", "c1"}}) {
     cfg_ = std::make_shared<config::ScrapeConfig>();
     cfg_->job_name = "j";
     target_.job = "j";
