@@ -1,13 +1,15 @@
 // Typed configuration: the Prometheus-compatible subset tender understands (global,
 // scrape_configs, remote_write) plus tender's own additions. Produced by LoadConfig*, which
 // validates everything; the structs are plain values, thread-compatible, and never change
-// after loading (a reload builds a new Config).
+// after loading (a reload builds a new Config). Every function here is pure and may be called
+// from any thread. Differences from Prometheus are listed in collector/config/README.md.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -20,6 +22,8 @@ struct BasicAuth {
   std::string username;
   std::string password;       // Secret: shown as <secret>.
   std::string password_file;  // Read at request time, so rotation needs no reload.
+
+  friend bool operator==(const BasicAuth&, const BasicAuth&) = default;
 };
 
 // `authorization:` and the legacy `bearer_token`/`bearer_token_file` (folded into this).
@@ -27,6 +31,8 @@ struct Authorization {
   std::string type = "Bearer";
   std::string credentials;       // Secret.
   std::string credentials_file;  // Read at request time.
+
+  friend bool operator==(const Authorization&, const Authorization&) = default;
 };
 
 struct TlsConfig {
@@ -35,23 +41,31 @@ struct TlsConfig {
   std::string key_file;
   std::string server_name;
   bool insecure_skip_verify = false;
+
+  friend bool operator==(const TlsConfig&, const TlsConfig&) = default;
 };
 
 struct HttpClientConfig {
   std::optional<BasicAuth> basic_auth;
   std::optional<Authorization> authorization;
   TlsConfig tls_config;
+
+  friend bool operator==(const HttpClientConfig&, const HttpClientConfig&) = default;
 };
 
 struct StaticConfig {
   std::vector<std::string> targets;  // host:port
   model::Labels labels;              // Normalized.
+
+  friend bool operator==(const StaticConfig&, const StaticConfig&) = default;
 };
 
 struct ScrapeConfig {
   std::string job_name;
   absl::Duration scrape_interval;  // Defaults to global.scrape_interval.
-  absl::Duration scrape_timeout;   // Defaults to global.scrape_timeout, capped at interval.
+  // Defaults to global.scrape_timeout, capped at scrape_interval; an explicit value larger than
+  // scrape_interval is an error, as in Prometheus.
+  absl::Duration scrape_timeout;
   std::string metrics_path = "/metrics";
   std::string scheme = "http";
   std::map<std::string, std::vector<std::string>> params;
@@ -62,6 +76,8 @@ struct ScrapeConfig {
   std::vector<StaticConfig> static_configs;
   // 0 = no limit. Applies to the decompressed body.
   int64_t body_size_limit = 0;
+
+  friend bool operator==(const ScrapeConfig&, const ScrapeConfig&) = default;
 };
 
 struct QueueConfig {
@@ -75,27 +91,37 @@ struct QueueConfig {
   // tender retries 429 by default (Prometheus does not): a rate-limited receiver should slow
   // us down, not make us drop data.
   bool retry_on_http_429 = true;
+
+  friend bool operator==(const QueueConfig&, const QueueConfig&) = default;
 };
 
 struct RemoteWriteConfig {
   std::string url;
-  std::string name;  // Defaults to a short hash of the URL.
+  // Defaults to the first 6 hex digits of the 64-bit FNV-1a hash of `url` (Prometheus uses a
+  // hash of the whole remote_write section; any stable short hash serves the same purpose).
+  std::string name;
   absl::Duration remote_timeout = absl::Seconds(30);
   std::map<std::string, std::string> headers;
   HttpClientConfig http;
   QueueConfig queue_config;
+
+  friend bool operator==(const RemoteWriteConfig&, const RemoteWriteConfig&) = default;
 };
 
 struct GlobalConfig {
   absl::Duration scrape_interval = absl::Minutes(1);
   absl::Duration scrape_timeout = absl::Seconds(10);
   model::Labels external_labels;  // Normalized.
+
+  friend bool operator==(const GlobalConfig&, const GlobalConfig&) = default;
 };
 
 struct Config {
   GlobalConfig global;
   std::vector<ScrapeConfig> scrape_configs;
   std::vector<RemoteWriteConfig> remote_write;
+
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 // One problem found while loading: where it is and what is wrong.
@@ -104,35 +130,70 @@ struct ConfigError {
   int line = 0;      // 1-based line in the file; 0 when unknown.
   std::string message;
 
-  // "FILE:LINE: PATH: MESSAGE".
+  // "FILE:LINE: PATH: MESSAGE". The LINE part is left out when `line` is 0 and the PATH part
+  // when `path` is empty (e.g. "tender.yml: cannot read file: No such file or directory").
   std::string ToString(const std::string& file) const;
+
+  friend bool operator==(const ConfigError&, const ConfigError&) = default;
 };
 
 struct LoadResult {
-  std::optional<Config> config;            // Set only when `errors` is empty.
-  std::vector<ConfigError> errors;         // Every error found, in file order.
-  std::vector<std::string> warnings;       // Accepted but noteworthy (e.g. unused sections).
+  std::optional<Config> config;       // Set only when `errors` is empty.
+  std::vector<ConfigError> errors;    // Every error found, ordered by line.
+  std::vector<std::string> warnings;  // Accepted but noteworthy (e.g. unused sections).
 };
 
-// Parses and validates YAML text. Never throws.
+// Parses and validates YAML text (one document; an empty text is the all-defaults config).
+// Collects every error rather than stopping at the first: unknown keys, keys tender does not
+// support yet, wrong YAML types, invalid values and cross-field conflicts, each with its YAML
+// path and line. Never throws.
 LoadResult LoadConfigString(const std::string& yaml);
 
-// Reads and loads a file; a read error is reported as one ConfigError with line 0.
+// Reads and loads a file; a read error is reported as one ConfigError with line 0 and an
+// empty path. Never throws.
 LoadResult LoadConfigFile(const std::string& path);
 
-// The config used without --config.file: scrape tender itself (at `self_address`) and
-// node-exporter on localhost:9100, remote-write to http://localhost:9090/api/v1/write.
+// The config used without --config.file: global scrape_interval 15s, job "tender" scraping
+// tender itself at `self_address`, job "node" scraping node-exporter on localhost:9100,
+// remote-write to http://localhost:9090/api/v1/write. `self_address` is a listen address
+// ("host:port"); an empty or wildcard host (":9464", "0.0.0.0:9464", "[::]:9464") becomes
+// "localhost". The result always loads without errors for a valid port.
 std::string DefaultConfigYaml(const std::string& self_address);
 
-// The config rendered back as YAML with every secret replaced by "<secret>".
+// The effective config (defaults filled in) rendered as YAML that LoadConfigString accepts.
+// Every secret (basic_auth password, authorization credentials, which include folded
+// bearer_token values, and a password inside a remote_write URL) is replaced by "<secret>";
+// *_file paths are shown. Remote-write `headers` are shown, as Prometheus does.
 std::string RedactedYaml(const Config& config);
 
-// Parses Prometheus durations ("1h30m", "15s", "100ms", "1d", "1w", "1y"; no fractions).
+// Parses a Prometheus duration (prometheus/common model.ParseDuration): one or more
+// <integer><unit> with units y (365d), w (7d), d, h, m, s, ms, largest first, each unit at
+// most once ("1h30m", "15s", "100ms", "1d", "2w"); "0" is allowed without a unit; no
+// fractions, signs or spaces. Fails with InvalidArgument, or OutOfRange past ~292 years.
 absl::StatusOr<absl::Duration> ParseDuration(std::string_view text);
-// Renders the shortest Prometheus form ("1m30s", "15s", "0s").
+
+// Renders a duration as Prometheus prints it: largest units first, y and w only when they
+// divide the whole duration exactly ("90d", not "12w6d"), sub-millisecond parts dropped,
+// "0s" for zero ("1m30s", "15s", "2w", "1y"). A negative duration gets a leading '-'.
+// Call it qualified (config::FormatDuration): ADL on absl::Duration also finds
+// absl::FormatDuration, which prints Go's time.Duration form ("1m30s", but "24h0m0s").
 std::string FormatDuration(absl::Duration d);
-// Parses Prometheus byte sizes ("512MB", "1GiB"? no: Prometheus units B KB MB GB TB PB EB,
-// powers of 1024, also plain integers).
+
+// Parses a byte size as Prometheus's body_size_limit does (alecthomas/units Base2Bytes):
+// one or more <number><unit>, units B, KB, MB, GB, TB, PB, EB or B, KiB, MiB, GiB, TiB, PiB,
+// EiB, all powers of 1024 (so "1KB" == "1KiB" == 1024), one family per string, case-sensitive,
+// decimal fractions allowed and truncated to whole bytes ("1.5KB" == 1536, "1GB512MB").
+// A plain non-negative integer is a number of bytes (Prometheus accepts a YAML integer).
+// Fails with InvalidArgument for anything else, negatives included, or OutOfRange.
 absl::StatusOr<int64_t> ParseByteSize(std::string_view text);
+
+// Renders bytes in the Base2Bytes form ParseByteSize reads back: "0B", "512B", "10MiB",
+// "1KiB512B". `bytes` must be >= 0.
+std::string FormatByteSize(int64_t bytes);
+
+// Checks a scrape target address as written in static_configs targets: "host", "host:port"
+// or "[ipv6]" / "[ipv6]:port", port 1-65535, no scheme, path or whitespace. OK or
+// InvalidArgument with a message saying what is wrong.
+absl::Status ValidateTargetAddress(std::string_view address);
 
 }  // namespace tender::config
