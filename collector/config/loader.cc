@@ -1,0 +1,865 @@
+// LoadConfigString / LoadConfigFile: YAML -> typed Config, with Prometheus defaults and
+// validation rules, collecting every error with its YAML path and line.
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "collector/config/config.h"
+#include "collector/config/yaml_reader.h"
+#include "collector/model/absl_compat.h"
+#include "yaml-cpp/yaml.h"
+
+namespace tender::config {
+namespace {
+
+using internal::Diagnostics;
+using internal::Field;
+using internal::MapReader;
+
+// Prometheus server sections an agent has no use for: accepted with one warning.
+const std::vector<std::string_view> kUnusedSections = {"rule_files", "alerting", "remote_read",
+                                                       "storage"};
+
+// Keys of the HTTP client config (prometheus/common config.HTTPClientConfig) tender does not
+// implement yet.
+const std::vector<std::string_view> kHttpNotSupported = {"oauth2",
+                                                         "proxy_url",
+                                                         "no_proxy",
+                                                         "proxy_from_environment",
+                                                         "proxy_connect_header",
+                                                         "follow_redirects",
+                                                         "enable_http2",
+                                                         "http_headers"};
+
+const std::vector<std::string_view> kHttpKeys = {"basic_auth", "authorization", "bearer_token",
+                                                 "bearer_token_file", "tls_config"};
+
+std::vector<std::string_view> Concat(std::vector<std::string_view> a,
+                                     const std::vector<std::string_view>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string Quote(std::string_view s) { return absl::StrCat("\"", ToAbsl(s), "\""); }
+
+// Headers a user must not set on remote-write requests: the protocol's own, hop-by-hop ones
+// and auth (which has its own settings). Prometheus's reserved list.
+constexpr std::string_view kReservedHeaders[] = {"Authorization",
+                                                 "Host",
+                                                 "Content-Encoding",
+                                                 "Content-Length",
+                                                 "Content-Type",
+                                                 "User-Agent",
+                                                 "Connection",
+                                                 "Keep-Alive",
+                                                 "Proxy-Authenticate",
+                                                 "Proxy-Authorization",
+                                                 "WWW-Authenticate",
+                                                 "Retry-After",
+                                                 "X-Prometheus-Remote-Write-Version"};
+
+// The default remote_write name: first 6 hex digits of FNV-1a 64 of the URL. Stable across
+// versions and platforms (unlike model::Hash64), so dashboards keyed on it survive upgrades.
+std::string DefaultRemoteWriteName(std::string_view url) {
+  uint64_t hash = 14695981039346656037ULL;
+  for (unsigned char c : url) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int shift = 60; shift >= 40; shift -= 4) {
+    out += kHex[(hash >> shift) & 0xF];
+  }
+  return out;
+}
+
+bool ValidPort(std::string_view port) {
+  if (port.empty() || port.size() > 5) {
+    return false;
+  }
+  int value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    value = value * 10 + (c - '0');
+  }
+  return value >= 1 && value <= 65535;
+}
+
+// An absolute http(s) URL with a host: what libcurl will be given.
+absl::Status ValidateHttpUrl(std::string_view url) {
+  for (unsigned char c : url) {
+    if (c <= ' ' || c == 0x7f) {
+      return absl::InvalidArgumentError("url must not contain whitespace or control characters");
+    }
+  }
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quote(url), " is not an absolute URL (expected http://host[:port]/path)"));
+  }
+  const std::string scheme = absl::AsciiStrToLower(ToAbsl(url.substr(0, scheme_end)));
+  if (scheme != "http" && scheme != "https") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("url scheme must be http or https, got ", Quote(scheme)));
+  }
+  std::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  bool has_port = false;
+  if (!authority.empty() && authority[0] == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError("url has an unterminated IPv6 address");
+    }
+    host = authority.substr(1, close - 1);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        return absl::InvalidArgumentError("url has garbage after the IPv6 address");
+      }
+      port = after.substr(1);
+      has_port = true;
+    }
+  } else if (const size_t colon = authority.find(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    has_port = true;
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("url ", Quote(url), " has no host"));
+  }
+  if (has_port && !ValidPort(port)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("url ", Quote(url), " has an invalid port (1-65535)"));
+  }
+  return absl::OkStatus();
+}
+
+// Loads one config document. One instance per load.
+class Loader {
+ public:
+  explicit Loader(Diagnostics* diag) : diag_(diag) {}
+
+  Config Load(const YAML::Node& root);
+
+ private:
+  void LoadGlobal(const Field& field, GlobalConfig* global);
+  void LoadScrapeConfigs(const Field& field, std::vector<ScrapeConfig>* out);
+  // `*job_name_at` gets the path and line of job_name when it is present.
+  void LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
+                        std::optional<std::pair<std::string, int>>* job_name_at);
+  void LoadParams(const Field& field, std::map<std::string, std::vector<std::string>>* out);
+  void LoadStaticConfigs(const Field& field, std::vector<StaticConfig>* out);
+  void LoadRemoteWrites(const Field& field, std::vector<RemoteWriteConfig>* out);
+  void LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* name_line);
+  void LoadHeaders(const Field& field, std::map<std::string, std::string>* out);
+  void LoadQueueConfig(const Field& field, QueueConfig* queue);
+  // Reads the HTTP client keys (kHttpKeys) of `reader`'s map.
+  void LoadHttpClient(MapReader& reader, HttpClientConfig* http);
+  void LoadTls(const Field& field, TlsConfig* tls);
+  // A duration that must be > 0 when set.
+  bool ReadPositiveDuration(const Field* field, absl::Duration* out);
+
+  Diagnostics* diag_;
+  // Global interval/timeout are only compared against job values when they parsed cleanly.
+  bool global_ok_ = true;
+  GlobalConfig global_;
+};
+
+Config Loader::Load(const YAML::Node& root) {
+  Config config;
+  const Field root_field{root, "", internal::LineOf(root)};
+  MapReader top(root_field, diag_);
+  if (!top.ok()) {
+    return config;
+  }
+  if (const Field* f = top.Take("global")) {
+    LoadGlobal(*f, &config.global);
+  }
+  global_ = config.global;
+  if (const Field* f = top.Take("scrape_configs")) {
+    LoadScrapeConfigs(*f, &config.scrape_configs);
+  }
+  if (const Field* f = top.Take("remote_write")) {
+    LoadRemoteWrites(*f, &config.remote_write);
+  }
+  std::vector<std::string> unused;
+  for (std::string_view section : kUnusedSections) {
+    if (top.Take(section) != nullptr) {
+      unused.emplace_back(section);
+    }
+  }
+  if (!unused.empty()) {
+    diag_->Warning(absl::StrCat(
+        "ignoring section(s) ", absl::StrJoin(unused, ", "),
+        ": tender is an agent; it does not evaluate rules, send alerts, read remotely or "
+        "store samples locally"));
+  }
+  top.Finish(Concat({"global", "scrape_configs", "remote_write"}, kUnusedSections),
+             {"runtime", "scrape_config_files", "tracing", "otlp"});
+  return config;
+}
+
+void Loader::LoadGlobal(const Field& field, GlobalConfig* global) {
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const Field* interval = r.Take("scrape_interval");
+  const Field* timeout = r.Take("scrape_timeout");
+  absl::Duration interval_value;
+  absl::Duration timeout_value;
+  const bool interval_ok =
+      interval == nullptr || internal::ReadDuration(*interval, diag_, &interval_value);
+  const bool timeout_ok =
+      timeout == nullptr || internal::ReadDuration(*timeout, diag_, &timeout_value);
+  if (interval_value > absl::ZeroDuration()) {  // Zero means unset, as in Prometheus.
+    global->scrape_interval = interval_value;
+  }
+  if (const Field* f = r.Take("external_labels")) {
+    internal::ReadLabels(*f, diag_, &global->external_labels);
+  }
+  if (const Field* f = r.Take("evaluation_interval")) {
+    // Every prometheus.yml has it; tender evaluates no rules, but a typo is still an error.
+    absl::Duration ignored;
+    internal::ReadDuration(*f, diag_, &ignored);
+  }
+  r.Finish(
+      {"scrape_interval", "scrape_timeout", "external_labels", "evaluation_interval"},
+      {"scrape_protocols", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
+       "body_size_limit", "sample_limit", "target_limit", "label_limit", "label_name_length_limit",
+       "label_value_length_limit", "keep_dropped_targets", "metric_name_validation_scheme",
+       "metric_name_escaping_scheme", "always_scrape_classic_histograms",
+       "convert_classic_histograms_to_nhcb", "scrape_native_histograms"});
+  global_ok_ = interval_ok && timeout_ok;
+  // Prometheus: an unset timeout is 10s, capped at the interval; a set one must not exceed it.
+  if (timeout_value > absl::ZeroDuration()) {
+    if (global_ok_ && timeout_value > global->scrape_interval) {
+      diag_->Error(timeout->line, timeout->path,
+                   absl::StrCat("global scrape_timeout (", config::FormatDuration(timeout_value),
+                                ") is greater than scrape_interval (",
+                                config::FormatDuration(global->scrape_interval), ")"));
+      global_ok_ = false;
+    }
+    global->scrape_timeout = timeout_value;
+  } else {
+    global->scrape_timeout = std::min(absl::Seconds(10), global->scrape_interval);
+  }
+}
+
+void Loader::LoadScrapeConfigs(const Field& field, std::vector<ScrapeConfig>* out) {
+  if (field.IsNull()) {
+    return;
+  }
+  if (!field.value.IsSequence()) {
+    diag_->Error(field.line, field.path,
+                 absl::StrCat("expected a list of scrape configs, got ",
+                              internal::DescribeType(field.value)));
+    return;
+  }
+  absl::flat_hash_map<std::string, int> job_lines;
+  for (const Field& item : internal::SequenceItems(field, *diag_)) {
+    ScrapeConfig sc;
+    std::optional<std::pair<std::string, int>> job_name_at;
+    LoadScrapeConfig(item, &sc, &job_name_at);
+    if (job_name_at.has_value() && !sc.job_name.empty()) {
+      const auto& [path, line] = *job_name_at;
+      auto [it, inserted] = job_lines.emplace(sc.job_name, line);
+      if (!inserted) {
+        diag_->Error(line, path,
+                     absl::StrCat("found multiple scrape configs with job name ",
+                                  Quote(sc.job_name), " (first on line ", it->second, ")"));
+      }
+    }
+    out->push_back(std::move(sc));
+  }
+}
+
+void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
+                              std::optional<std::pair<std::string, int>>* job_name_at) {
+  if (field.IsNull()) {
+    diag_->Error(field.line, field.path, "empty scrape config entry");
+    return;
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const Field* job = r.Take("job_name");
+  if (job != nullptr) {
+    job_name_at->emplace(job->path, job->line);
+  }
+  if (job == nullptr) {
+    diag_->Error(r.line(), internal::ChildPath(r.path(), "job_name"), "job_name is required");
+  } else if (internal::ReadString(*job, diag_, &sc->job_name)) {
+    if (sc->job_name.empty()) {
+      diag_->Error(job->line, job->path, "job_name must not be empty");
+    } else if (!internal::IsValidUtf8(sc->job_name)) {
+      diag_->Error(job->line, job->path, "job_name is not valid UTF-8");
+    }
+  }
+
+  const Field* interval = r.Take("scrape_interval");
+  const Field* timeout = r.Take("scrape_timeout");
+  absl::Duration interval_value;
+  absl::Duration timeout_value;
+  const bool interval_ok =
+      interval == nullptr || internal::ReadDuration(*interval, diag_, &interval_value);
+  const bool timeout_ok =
+      timeout == nullptr || internal::ReadDuration(*timeout, diag_, &timeout_value);
+  // Zero means unset, as in Prometheus.
+  sc->scrape_interval =
+      interval_value > absl::ZeroDuration() ? interval_value : global_.scrape_interval;
+  if (timeout_value > absl::ZeroDuration()) {
+    sc->scrape_timeout = timeout_value;
+    const bool interval_known = interval_value > absl::ZeroDuration() || global_ok_;
+    if (interval_ok && timeout_ok && interval_known && timeout_value > sc->scrape_interval) {
+      diag_->Error(timeout->line, timeout->path,
+                   absl::StrCat("scrape_timeout (", config::FormatDuration(timeout_value),
+                                ") is greater than scrape_interval (",
+                                config::FormatDuration(sc->scrape_interval), ")"));
+    }
+  } else {
+    sc->scrape_timeout = std::min(global_.scrape_timeout, sc->scrape_interval);
+  }
+
+  if (const Field* f = r.Take("metrics_path")) {
+    if (internal::ReadString(*f, diag_, &sc->metrics_path)) {
+      if (sc->metrics_path.empty()) {
+        diag_->Error(f->line, f->path, "metrics_path must not be empty");
+      } else if (sc->metrics_path[0] != '/') {
+        // Go's URL rendering adds the slash, so Prometheus scrapes "/metrics" for "metrics".
+        sc->metrics_path.insert(0, "/");
+      }
+    }
+  }
+  if (const Field* f = r.Take("scheme")) {
+    if (internal::ReadString(*f, diag_, &sc->scheme) && sc->scheme != "http" &&
+        sc->scheme != "https") {
+      diag_->Error(f->line, f->path,
+                   absl::StrCat("scheme must be http or https, got ", Quote(sc->scheme)));
+    }
+  }
+  if (const Field* f = r.Take("params")) {
+    LoadParams(*f, &sc->params);
+  }
+  if (const Field* f = r.Take("honor_labels")) {
+    internal::ReadBool(*f, diag_, &sc->honor_labels);
+  }
+  if (const Field* f = r.Take("honor_timestamps")) {
+    internal::ReadBool(*f, diag_, &sc->honor_timestamps);
+  }
+  if (const Field* f = r.Take("enable_compression")) {
+    internal::ReadBool(*f, diag_, &sc->enable_compression);
+  }
+  if (const Field* f = r.Take("body_size_limit")) {
+    internal::ReadByteSize(*f, diag_, &sc->body_size_limit);
+  }
+  if (const Field* f = r.Take("static_configs")) {
+    LoadStaticConfigs(*f, &sc->static_configs);
+  }
+  LoadHttpClient(r, &sc->http);
+
+  // Service discovery mechanisms other than static_configs: all "<kind>_sd_configs".
+  for (MapReader::Entry& e : r.entries()) {
+    if (!e.taken && absl::EndsWith(e.key, "_sd_configs")) {
+      e.taken = true;
+      diag_->Error(e.key_line, e.field.path,
+                   absl::StrCat(Quote(e.key), " service discovery is not supported yet"));
+    }
+  }
+  r.Finish(Concat({"job_name", "scrape_interval", "scrape_timeout", "metrics_path", "scheme",
+                   "params", "honor_labels", "honor_timestamps", "enable_compression",
+                   "body_size_limit", "static_configs"},
+                  kHttpKeys),
+           Concat({"relabel_configs",
+                   "metric_relabel_configs",
+                   "sample_limit",
+                   "target_limit",
+                   "label_limit",
+                   "label_name_length_limit",
+                   "label_value_length_limit",
+                   "keep_dropped_targets",
+                   "scrape_protocols",
+                   "fallback_scrape_protocol",
+                   "scrape_classic_histograms",
+                   "always_scrape_classic_histograms",
+                   "scrape_native_histograms",
+                   "native_histogram_bucket_limit",
+                   "native_histogram_min_bucket_factor",
+                   "convert_classic_histograms_to_nhcb",
+                   "track_timestamps_staleness",
+                   "scrape_failure_log_file",
+                   "metric_name_validation_scheme",
+                   "metric_name_escaping_scheme",
+                   "file_sd_configs",
+                   "kubernetes_sd_configs"},
+                  kHttpNotSupported));
+}
+
+void Loader::LoadParams(const Field& field, std::map<std::string, std::vector<std::string>>* out) {
+  MapReader r(field, diag_);
+  for (MapReader::Entry& e : r.entries()) {
+    e.taken = true;
+    std::vector<std::string> values;
+    if (e.key.empty()) {
+      diag_->Error(e.key_line, e.field.path, "parameter names must not be empty");
+    } else if (internal::ReadStringList(e.field, diag_, &values)) {
+      (*out)[e.key] = std::move(values);
+    }
+  }
+}
+
+void Loader::LoadStaticConfigs(const Field& field, std::vector<StaticConfig>* out) {
+  if (field.IsNull()) {
+    return;
+  }
+  if (!field.value.IsSequence()) {
+    diag_->Error(field.line, field.path,
+                 absl::StrCat("expected a list of {targets, labels} groups, got ",
+                              internal::DescribeType(field.value)));
+    return;
+  }
+  for (const Field& item : internal::SequenceItems(field, *diag_)) {
+    if (item.IsNull()) {
+      diag_->Error(item.line, item.path, "empty static_configs entry");
+      continue;
+    }
+    MapReader r(item, diag_);
+    if (!r.ok()) {
+      continue;
+    }
+    StaticConfig group;
+    if (const Field* f = r.Take("targets")) {
+      if (!f->IsNull() && !f->value.IsSequence()) {
+        diag_->Error(f->line, f->path,
+                     absl::StrCat("expected a list of host:port targets, got ",
+                                  internal::DescribeType(f->value)));
+      } else if (!f->IsNull()) {
+        for (const Field& target : internal::SequenceItems(*f, *diag_)) {
+          std::string address;
+          if (target.IsNull()) {
+            diag_->Error(target.line, target.path, "empty target address");
+          } else if (internal::ReadString(target, diag_, &address)) {
+            if (absl::Status s = ValidateTargetAddress(address); !s.ok()) {
+              diag_->Error(target.line, target.path, std::string(s.message()));
+            } else {
+              group.targets.push_back(std::move(address));
+            }
+          }
+        }
+      }
+    }
+    if (const Field* f = r.Take("labels")) {
+      internal::ReadLabels(*f, diag_, &group.labels);
+    }
+    r.Finish({"targets", "labels"}, {});
+    out->push_back(std::move(group));
+  }
+}
+
+void Loader::LoadHttpClient(MapReader& r, HttpClientConfig* http) {
+  const Field* basic = r.Take("basic_auth");
+  const Field* authz = r.Take("authorization");
+  const Field* token = r.Take("bearer_token");
+  const Field* token_file = r.Take("bearer_token_file");
+  if (basic != nullptr && !basic->IsNull()) {
+    MapReader b(*basic, diag_);
+    if (b.ok()) {
+      BasicAuth auth;
+      if (const Field* f = b.Take("username")) {
+        internal::ReadString(*f, diag_, &auth.username);
+      }
+      const Field* password = b.Take("password");
+      const Field* password_file = b.Take("password_file");
+      if (password != nullptr) {
+        internal::ReadString(*password, diag_, &auth.password);
+      }
+      if (password_file != nullptr) {
+        internal::ReadString(*password_file, diag_, &auth.password_file);
+      }
+      if (!auth.password.empty() && !auth.password_file.empty()) {
+        diag_->Error(password_file->line, password_file->path,
+                     "at most one of basic_auth password & password_file must be configured");
+      }
+      b.Finish({"username", "password", "password_file"},
+               {"username_file", "username_ref", "password_ref"});
+      http->basic_auth = std::move(auth);
+    }
+  }
+  if (authz != nullptr && !authz->IsNull()) {
+    MapReader a(*authz, diag_);
+    if (a.ok()) {
+      Authorization auth;
+      const Field* type = a.Take("type");
+      if (type != nullptr && internal::ReadString(*type, diag_, &auth.type)) {
+        auth.type = std::string(absl::StripAsciiWhitespace(auth.type));
+        if (auth.type.empty()) {
+          auth.type = "Bearer";
+        }
+        if (absl::AsciiStrToLower(auth.type) == "basic") {
+          diag_->Error(type->line, type->path,
+                       "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+        }
+      }
+      const Field* credentials = a.Take("credentials");
+      const Field* credentials_file = a.Take("credentials_file");
+      if (credentials != nullptr) {
+        internal::ReadString(*credentials, diag_, &auth.credentials);
+      }
+      if (credentials_file != nullptr) {
+        internal::ReadString(*credentials_file, diag_, &auth.credentials_file);
+      }
+      if (!auth.credentials.empty() && !auth.credentials_file.empty()) {
+        diag_->Error(credentials_file->line, credentials_file->path,
+                     "at most one of authorization credentials & credentials_file must be "
+                     "configured");
+      }
+      a.Finish({"type", "credentials", "credentials_file"}, {"credentials_ref"});
+      if (http->basic_auth.has_value()) {
+        diag_->Error(authz->line, authz->path,
+                     "at most one of basic_auth & authorization must be configured");
+      }
+      http->authorization = std::move(auth);
+    }
+  }
+  std::string bearer_token;
+  std::string bearer_token_file;
+  if (token != nullptr) {
+    internal::ReadString(*token, diag_, &bearer_token);
+  }
+  if (token_file != nullptr) {
+    internal::ReadString(*token_file, diag_, &bearer_token_file);
+  }
+  if (!bearer_token.empty() || !bearer_token_file.empty()) {
+    const Field* at = !bearer_token.empty() ? token : token_file;
+    if (!bearer_token.empty() && !bearer_token_file.empty()) {
+      diag_->Error(token_file->line, token_file->path,
+                   "at most one of bearer_token & bearer_token_file must be configured");
+    } else if (http->authorization.has_value()) {
+      diag_->Error(at->line, at->path,
+                   "authorization is not compatible with bearer_token & bearer_token_file");
+    } else if (http->basic_auth.has_value()) {
+      diag_->Error(at->line, at->path,
+                   "at most one of basic_auth, bearer_token & bearer_token_file must be "
+                   "configured");
+    } else {
+      // Prometheus folds the legacy fields into `authorization: {type: Bearer}`.
+      Authorization auth;
+      auth.credentials = std::move(bearer_token);
+      auth.credentials_file = std::move(bearer_token_file);
+      http->authorization = std::move(auth);
+    }
+  }
+  if (const Field* f = r.Take("tls_config")) {
+    LoadTls(*f, &http->tls_config);
+  }
+}
+
+void Loader::LoadTls(const Field& field, TlsConfig* tls) {
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const Field* cert = r.Take("cert_file");
+  const Field* key = r.Take("key_file");
+  if (const Field* f = r.Take("ca_file")) {
+    internal::ReadString(*f, diag_, &tls->ca_file);
+  }
+  const bool cert_ok = cert == nullptr || internal::ReadString(*cert, diag_, &tls->cert_file);
+  const bool key_ok = key == nullptr || internal::ReadString(*key, diag_, &tls->key_file);
+  if (const Field* f = r.Take("server_name")) {
+    internal::ReadString(*f, diag_, &tls->server_name);
+  }
+  if (const Field* f = r.Take("insecure_skip_verify")) {
+    internal::ReadBool(*f, diag_, &tls->insecure_skip_verify);
+  }
+  if (cert_ok && key_ok) {
+    if (!tls->cert_file.empty() && tls->key_file.empty()) {
+      diag_->Error(cert->line, cert->path,
+                   "key_file must be configured when a client certificate (cert_file) is");
+    } else if (tls->cert_file.empty() && !tls->key_file.empty()) {
+      diag_->Error(key->line, key->path,
+                   "cert_file must be configured when a client key (key_file) is");
+    }
+  }
+  r.Finish({"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"},
+           {"ca", "cert", "key", "ca_ref", "cert_ref", "key_ref", "min_version", "max_version"});
+}
+
+void Loader::LoadRemoteWrites(const Field& field, std::vector<RemoteWriteConfig>* out) {
+  if (field.IsNull()) {
+    return;
+  }
+  if (!field.value.IsSequence()) {
+    diag_->Error(field.line, field.path,
+                 absl::StrCat("expected a list of remote_write configs, got ",
+                              internal::DescribeType(field.value)));
+    return;
+  }
+  struct Named {
+    std::string url;
+    int line;
+    bool defaulted;
+  };
+  absl::flat_hash_map<std::string, Named> names;
+  for (const Field& item : internal::SequenceItems(field, *diag_)) {
+    RemoteWriteConfig rw;
+    int name_line = 0;
+    LoadRemoteWrite(item, &rw, &name_line);
+    const bool defaulted = name_line == 0;
+    if (defaulted && !rw.url.empty()) {
+      rw.name = DefaultRemoteWriteName(rw.url);
+    }
+    if (!rw.name.empty()) {
+      const std::string path =
+          internal::ChildPath(item.path, defaulted ? std::string_view("url") : "name");
+      const int line = defaulted ? item.line : name_line;
+      auto [it, inserted] = names.emplace(rw.name, Named{rw.url, line, defaulted});
+      if (!inserted) {
+        std::string message;
+        if (defaulted && it->second.defaulted && it->second.url == rw.url) {
+          message =
+              absl::StrCat("duplicate remote_write config for url ", Quote(rw.url),
+                           " (first on line ", it->second.line, "); give each a distinct `name`");
+        } else if (defaulted) {
+          message =
+              absl::StrCat("the default name ", Quote(rw.name), " of this url clashes with ",
+                           "the remote_write on line ", it->second.line, "; give it a `name`");
+        } else {
+          message = absl::StrCat("found multiple remote_write configs with name ", Quote(rw.name),
+                                 " (first on line ", it->second.line, ")");
+        }
+        diag_->Error(line, path, message);
+      }
+    }
+    out->push_back(std::move(rw));
+  }
+}
+
+void Loader::LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* name_line) {
+  if (field.IsNull()) {
+    diag_->Error(field.line, field.path, "empty remote_write entry");
+    return;
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const Field* url = r.Take("url");
+  if (url == nullptr) {
+    diag_->Error(r.line(), internal::ChildPath(r.path(), "url"), "url is required");
+  } else if (internal::ReadString(*url, diag_, &rw->url)) {
+    if (rw->url.empty()) {
+      diag_->Error(url->line, url->path, "url must not be empty");
+    } else if (absl::Status s = ValidateHttpUrl(rw->url); !s.ok()) {
+      diag_->Error(url->line, url->path, std::string(s.message()));
+      rw->url.clear();  // No default name from a bad URL.
+    }
+  }
+  if (const Field* f = r.Take("name"); f != nullptr && !f->IsNull()) {
+    if (internal::ReadString(*f, diag_, &rw->name)) {
+      if (!internal::IsValidUtf8(rw->name)) {
+        diag_->Error(f->line, f->path, "name is not valid UTF-8");
+      }
+      if (!rw->name.empty()) {
+        *name_line = f->line;
+      }
+    }
+  }
+  if (const Field* f = r.Take("remote_timeout")) {
+    ReadPositiveDuration(f, &rw->remote_timeout);
+  }
+  if (const Field* f = r.Take("headers")) {
+    LoadHeaders(*f, &rw->headers);
+  }
+  if (const Field* f = r.Take("queue_config")) {
+    LoadQueueConfig(*f, &rw->queue_config);
+  }
+  LoadHttpClient(r, &rw->http);
+  r.Finish(Concat({"url", "name", "remote_timeout", "headers", "queue_config"}, kHttpKeys),
+           Concat({"write_relabel_configs", "send_exemplars", "send_native_histograms",
+                   "protobuf_message", "metadata_config", "sigv4", "azuread", "google_iam",
+                   "round_robin_dns"},
+                  kHttpNotSupported));
+}
+
+void Loader::LoadHeaders(const Field& field, std::map<std::string, std::string>* out) {
+  MapReader r(field, diag_);
+  for (MapReader::Entry& e : r.entries()) {
+    e.taken = true;
+    std::string value;
+    if (!internal::ReadString(e.field, diag_, &value)) {
+      continue;
+    }
+    const bool bad_name = e.key.empty() || std::any_of(e.key.begin(), e.key.end(), [](char c) {
+                            return static_cast<unsigned char>(c) <= ' ' || c == ':' || c == 0x7f;
+                          });
+    if (bad_name) {
+      diag_->Error(e.key_line, e.field.path,
+                   absl::StrCat(Quote(e.key), " is not a valid header name"));
+      continue;
+    }
+    if (absl::EqualsIgnoreCase(e.key, "Authorization")) {
+      diag_->Error(e.key_line, e.field.path,
+                   "the Authorization header must be set with basic_auth, authorization or "
+                   "bearer_token, not headers");
+      continue;
+    }
+    bool reserved = false;
+    for (std::string_view name : kReservedHeaders) {
+      reserved = reserved || absl::EqualsIgnoreCase(e.key, ToAbsl(name));
+    }
+    if (reserved) {
+      diag_->Error(e.key_line, e.field.path,
+                   absl::StrCat(Quote(e.key), " is a reserved header. It must not be changed"));
+      continue;
+    }
+    if (value.find_first_of("\r\n") != std::string::npos) {
+      diag_->Error(e.field.line, e.field.path, "header values must not contain line breaks");
+      continue;
+    }
+    (*out)[e.key] = std::move(value);
+  }
+}
+
+bool Loader::ReadPositiveDuration(const Field* field, absl::Duration* out) {
+  absl::Duration value = *out;
+  if (!internal::ReadDuration(*field, diag_, &value)) {
+    return false;
+  }
+  if (!field->IsNull() && value <= absl::ZeroDuration()) {
+    diag_->Error(field->line, field->path, "must be greater than 0");
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+void Loader::LoadQueueConfig(const Field& field, QueueConfig* queue) {
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  constexpr int kMax = std::numeric_limits<int>::max();
+  if (const Field* f = r.Take("capacity")) {
+    internal::ReadInt(*f, diag_, 1, kMax, &queue->capacity);
+  }
+  const Field* max_shards = r.Take("max_shards");
+  const Field* min_shards = r.Take("min_shards");
+  const bool max_ok =
+      max_shards == nullptr || internal::ReadInt(*max_shards, diag_, 1, kMax, &queue->max_shards);
+  const bool min_ok =
+      min_shards == nullptr || internal::ReadInt(*min_shards, diag_, 1, kMax, &queue->min_shards);
+  if (max_ok && min_ok && queue->min_shards > queue->max_shards) {
+    const Field* at = min_shards != nullptr ? min_shards : max_shards;
+    diag_->Error(at->line, at->path,
+                 absl::StrCat("min_shards (", queue->min_shards, ") must not exceed max_shards (",
+                              queue->max_shards, ")"));
+  }
+  if (const Field* f = r.Take("max_samples_per_send")) {
+    internal::ReadInt(*f, diag_, 1, kMax, &queue->max_samples_per_send);
+  }
+  if (const Field* f = r.Take("batch_send_deadline")) {
+    ReadPositiveDuration(f, &queue->batch_send_deadline);
+  }
+  const Field* min_backoff = r.Take("min_backoff");
+  const Field* max_backoff = r.Take("max_backoff");
+  const bool min_backoff_ok =
+      min_backoff == nullptr || ReadPositiveDuration(min_backoff, &queue->min_backoff);
+  const bool max_backoff_ok =
+      max_backoff == nullptr || ReadPositiveDuration(max_backoff, &queue->max_backoff);
+  if (min_backoff_ok && max_backoff_ok && queue->min_backoff > queue->max_backoff) {
+    const Field* at = max_backoff != nullptr ? max_backoff : min_backoff;
+    diag_->Error(at->line, at->path,
+                 absl::StrCat("max_backoff (", config::FormatDuration(queue->max_backoff),
+                              ") must not be less than min_backoff (",
+                              config::FormatDuration(queue->min_backoff), ")"));
+  }
+  if (const Field* f = r.Take("retry_on_http_429")) {
+    internal::ReadBool(*f, diag_, &queue->retry_on_http_429);
+  }
+  r.Finish({"capacity", "max_shards", "min_shards", "max_samples_per_send", "batch_send_deadline",
+            "min_backoff", "max_backoff", "retry_on_http_429"},
+           {"sample_age_limit"});
+}
+
+}  // namespace
+
+std::string ConfigError::ToString(const std::string& file) const {
+  std::string out = file;
+  if (line > 0) {
+    absl::StrAppend(&out, ":", line);
+  }
+  absl::StrAppend(&out, ": ");
+  if (!path.empty()) {
+    absl::StrAppend(&out, path, ": ");
+  }
+  absl::StrAppend(&out, message);
+  return out;
+}
+
+LoadResult LoadConfigString(const std::string& yaml) {
+  LoadResult result;
+  Diagnostics diag(yaml);
+  std::optional<Config> config;
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    Loader loader(&diag);
+    config = loader.Load(root);
+  } catch (const YAML::ParserException& e) {
+    diag.Error(e.mark.line >= 0 ? e.mark.line + 1 : 0, "", absl::StrCat("invalid YAML: ", e.msg));
+  } catch (const std::exception& e) {
+    // yaml-cpp may throw on node access for malformed documents; never let it escape.
+    diag.Error(0, "", absl::StrCat("invalid config: ", e.what()));
+  }
+  result.errors = diag.TakeErrors();
+  result.warnings = diag.TakeWarnings();
+  if (result.errors.empty()) {
+    result.config = std::move(config);
+  }
+  return result;
+}
+
+LoadResult LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    LoadResult result;
+    result.errors.push_back(
+        ConfigError{"", 0, absl::StrCat("cannot read file: ", std::strerror(err))});
+    return result;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    LoadResult result;
+    result.errors.push_back(ConfigError{"", 0, "cannot read file: read error"});
+    return result;
+  }
+  return LoadConfigString(buffer.str());
+}
+
+}  // namespace tender::config

@@ -1,0 +1,271 @@
+// Config -> YAML: the redacted effective config (for /config and logs) and the built-in
+// default config.
+
+#include <string>
+#include <string_view>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "collector/config/config.h"
+#include "collector/model/absl_compat.h"
+#include "yaml-cpp/yaml.h"
+
+namespace tender::config {
+namespace {
+
+constexpr std::string_view kSecret = "<secret>";
+
+// Strings are always double-quoted, so values such as "true", "1e3" or "" keep their type
+// when read back; durations and sizes are plain.
+void Key(YAML::Emitter& out, std::string_view key) { out << YAML::Key << std::string(key); }
+
+// A user-chosen key (param or header name) may need quoting like any string.
+void QuotedKey(YAML::Emitter& out, std::string_view key) {
+  out << YAML::Key << YAML::DoubleQuoted << std::string(key);
+}
+
+void String(YAML::Emitter& out, std::string_view key, std::string_view value) {
+  Key(out, key);
+  out << YAML::Value << YAML::DoubleQuoted << std::string(value);
+}
+
+void Secret(YAML::Emitter& out, std::string_view key, std::string_view value) {
+  String(out, key, value.empty() ? value : kSecret);
+}
+
+void Bool(YAML::Emitter& out, std::string_view key, bool value) {
+  Key(out, key);
+  out << YAML::Value << (value ? "true" : "false");
+}
+
+void Int(YAML::Emitter& out, std::string_view key, int64_t value) {
+  Key(out, key);
+  out << YAML::Value << value;
+}
+
+void Duration(YAML::Emitter& out, std::string_view key, absl::Duration value) {
+  Key(out, key);
+  out << YAML::Value << config::FormatDuration(value);
+}
+
+void Labels(YAML::Emitter& out, std::string_view key, const model::Labels& labels) {
+  if (labels.empty()) {
+    return;
+  }
+  Key(out, key);
+  out << YAML::Value << YAML::BeginMap;
+  for (const model::Label& l : labels) {
+    String(out, l.name, l.value);
+  }
+  out << YAML::EndMap;
+}
+
+// Replaces the password in "scheme://user:password@host/..." with <secret>.
+std::string RedactUrl(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return std::string(url);
+  }
+  const size_t authority_begin = scheme_end + 3;
+  size_t authority_end = url.find_first_of("/?#", authority_begin);
+  if (authority_end == std::string_view::npos) {
+    authority_end = url.size();
+  }
+  const std::string_view authority = url.substr(authority_begin, authority_end - authority_begin);
+  const size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) {
+    return std::string(url);
+  }
+  const size_t colon = authority.substr(0, at).find(':');
+  if (colon == std::string_view::npos) {
+    return std::string(url);
+  }
+  return absl::StrCat(ToAbsl(url.substr(0, authority_begin + colon + 1)), ToAbsl(kSecret),
+                      ToAbsl(url.substr(authority_begin + at)));
+}
+
+void HttpClient(YAML::Emitter& out, const HttpClientConfig& http) {
+  if (http.basic_auth.has_value()) {
+    Key(out, "basic_auth");
+    out << YAML::Value << YAML::BeginMap;
+    String(out, "username", http.basic_auth->username);
+    if (!http.basic_auth->password.empty()) {
+      Secret(out, "password", http.basic_auth->password);
+    }
+    if (!http.basic_auth->password_file.empty()) {
+      String(out, "password_file", http.basic_auth->password_file);
+    }
+    out << YAML::EndMap;
+  }
+  if (http.authorization.has_value()) {
+    Key(out, "authorization");
+    out << YAML::Value << YAML::BeginMap;
+    String(out, "type", http.authorization->type);
+    if (!http.authorization->credentials.empty()) {
+      Secret(out, "credentials", http.authorization->credentials);
+    }
+    if (!http.authorization->credentials_file.empty()) {
+      String(out, "credentials_file", http.authorization->credentials_file);
+    }
+    out << YAML::EndMap;
+  }
+  const TlsConfig& tls = http.tls_config;
+  if (tls != TlsConfig{}) {
+    Key(out, "tls_config");
+    out << YAML::Value << YAML::BeginMap;
+    for (const auto& [key, value] :
+         {std::pair<std::string_view, const std::string*>{"ca_file", &tls.ca_file},
+          {"cert_file", &tls.cert_file},
+          {"key_file", &tls.key_file},
+          {"server_name", &tls.server_name}}) {
+      if (!value->empty()) {
+        String(out, key, *value);
+      }
+    }
+    Bool(out, "insecure_skip_verify", tls.insecure_skip_verify);
+    out << YAML::EndMap;
+  }
+}
+
+void Scrape(YAML::Emitter& out, const ScrapeConfig& sc) {
+  out << YAML::BeginMap;
+  String(out, "job_name", sc.job_name);
+  Duration(out, "scrape_interval", sc.scrape_interval);
+  Duration(out, "scrape_timeout", sc.scrape_timeout);
+  String(out, "metrics_path", sc.metrics_path);
+  String(out, "scheme", sc.scheme);
+  if (!sc.params.empty()) {
+    Key(out, "params");
+    out << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, values] : sc.params) {
+      QuotedKey(out, name);
+      out << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const std::string& v : values) {
+        out << YAML::DoubleQuoted << v;
+      }
+      out << YAML::EndSeq;
+    }
+    out << YAML::EndMap;
+  }
+  Bool(out, "honor_labels", sc.honor_labels);
+  Bool(out, "honor_timestamps", sc.honor_timestamps);
+  Bool(out, "enable_compression", sc.enable_compression);
+  Key(out, "body_size_limit");
+  out << YAML::Value << FormatByteSize(sc.body_size_limit);
+  HttpClient(out, sc.http);
+  Key(out, "static_configs");
+  out << YAML::Value << YAML::BeginSeq;
+  for (const StaticConfig& group : sc.static_configs) {
+    out << YAML::BeginMap;
+    Key(out, "targets");
+    out << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const std::string& t : group.targets) {
+      out << YAML::DoubleQuoted << t;
+    }
+    out << YAML::EndSeq;
+    Labels(out, "labels", group.labels);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+}
+
+void RemoteWrite(YAML::Emitter& out, const RemoteWriteConfig& rw) {
+  out << YAML::BeginMap;
+  String(out, "url", RedactUrl(rw.url));
+  String(out, "name", rw.name);
+  Duration(out, "remote_timeout", rw.remote_timeout);
+  if (!rw.headers.empty()) {
+    Key(out, "headers");
+    out << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, value] : rw.headers) {
+      QuotedKey(out, name);
+      out << YAML::Value << YAML::DoubleQuoted << value;
+    }
+    out << YAML::EndMap;
+  }
+  HttpClient(out, rw.http);
+  const QueueConfig& q = rw.queue_config;
+  Key(out, "queue_config");
+  out << YAML::Value << YAML::BeginMap;
+  Int(out, "capacity", q.capacity);
+  Int(out, "max_shards", q.max_shards);
+  Int(out, "min_shards", q.min_shards);
+  Int(out, "max_samples_per_send", q.max_samples_per_send);
+  Duration(out, "batch_send_deadline", q.batch_send_deadline);
+  Duration(out, "min_backoff", q.min_backoff);
+  Duration(out, "max_backoff", q.max_backoff);
+  Bool(out, "retry_on_http_429", q.retry_on_http_429);
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string RedactedYaml(const Config& config) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  Key(out, "global");
+  out << YAML::Value << YAML::BeginMap;
+  Duration(out, "scrape_interval", config.global.scrape_interval);
+  Duration(out, "scrape_timeout", config.global.scrape_timeout);
+  Labels(out, "external_labels", config.global.external_labels);
+  out << YAML::EndMap;
+  Key(out, "scrape_configs");
+  out << YAML::Value << YAML::BeginSeq;
+  for (const ScrapeConfig& sc : config.scrape_configs) {
+    Scrape(out, sc);
+  }
+  out << YAML::EndSeq;
+  Key(out, "remote_write");
+  out << YAML::Value << YAML::BeginSeq;
+  for (const RemoteWriteConfig& rw : config.remote_write) {
+    RemoteWrite(out, rw);
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string DefaultConfigYaml(const std::string& self_address) {
+  // A listen address may leave the host empty or use a wildcard; scrape it via localhost.
+  std::string self = self_address;
+  for (std::string_view wildcard : {"0.0.0.0:", "[::]:"}) {
+    if (absl::StartsWith(self, ToAbsl(wildcard))) {
+      self = absl::StrCat("localhost:", self.substr(wildcard.size()));
+    }
+  }
+  if (absl::StartsWith(self, ":")) {
+    self.insert(0, "localhost");
+  }
+  YAML::Emitter out;
+  out << YAML::Comment("tender's built-in config, used when no --config.file is given.");
+  out << YAML::BeginMap;
+  Key(out, "global");
+  out << YAML::Value << YAML::BeginMap;
+  Duration(out, "scrape_interval", absl::Seconds(15));
+  out << YAML::EndMap;
+  Key(out, "scrape_configs");
+  out << YAML::Value << YAML::BeginSeq;
+  for (const auto& [job, target] : {std::pair<std::string_view, std::string_view>{"tender", self},
+                                    {"node", "localhost:9100"}}) {
+    out << YAML::BeginMap;
+    String(out, "job_name", job);
+    Key(out, "static_configs");
+    out << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+    Key(out, "targets");
+    out << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::DoubleQuoted << std::string(target)
+        << YAML::EndSeq;
+    out << YAML::EndMap << YAML::EndSeq;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  Key(out, "remote_write");
+  out << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  String(out, "url", "http://localhost:9090/api/v1/write");
+  out << YAML::EndMap << YAML::EndSeq;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace tender::config
