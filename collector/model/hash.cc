@@ -28,6 +28,17 @@ uint64_t Hash64(std::string_view data, uint64_t seed) {
   const char* p = data.data();
   size_t n = data.size();
   uint64_t h = seed ^ MulFold(seed ^ kP0, n ^ kP1);
+  if (n > 32) {
+    // Two independent lanes so the multiplies overlap (series label sets are ~100-400 bytes).
+    uint64_t h2 = h ^ kP2;
+    while (n > 32) {
+      h = MulFold(Load64(p) ^ kP1, Load64(p + 8) ^ h);
+      h2 = MulFold(Load64(p + 16) ^ kP2, Load64(p + 24) ^ h2);
+      p += 32;
+      n -= 32;
+    }
+    h ^= h2;
+  }
   while (n >= 16) {
     h = MulFold(Load64(p) ^ kP1, Load64(p + 8) ^ h);
     p += 16;

@@ -18,12 +18,21 @@ namespace {
 
 constexpr std::string_view kExportedPrefix = "exported_";
 
+// Name order with the common case (different first byte) decided without a memcmp call.
+inline bool NameLess(std::string_view a, std::string_view b) {
+  if (!a.empty() && !b.empty() && a[0] != b[0]) {
+    return static_cast<unsigned char>(a[0]) < static_cast<unsigned char>(b[0]);
+  }
+  return a < b;
+}
+
 template <typename T>
-void InsertionSortByName(std::vector<T>& v) {
-  for (size_t i = 1; i < v.size(); ++i) {
+void InsertionSortByName(T* v, size_t n) {
+  for (size_t i = 1; i < n; ++i) {
+    if (!NameLess(v[i].name, v[i - 1].name)) continue;  // Usually already in order.
     T x = v[i];
     size_t j = i;
-    while (j > 0 && x.name < v[j - 1].name) {
+    while (j > 0 && NameLess(x.name, v[j - 1].name)) {
       v[j] = v[j - 1];
       --j;
     }
@@ -97,26 +106,29 @@ std::string StatusText(int code) {
 ScrapeProcessor::ScrapeProcessor(model::Labels external_labels)
     : external_labels_(std::move(external_labels)) {}
 
-bool ScrapeProcessor::MergeLabels(const Target& target, const std::vector<LabelView>& scraped) {
-  merged_.clear();
+void ScrapeProcessor::MergeLabels(const Target& target, const LabelView* scraped, size_t ns) {
   const model::Labels& tl = target.labels;
+  const size_t cap = ns + tl.size() + external_labels_.size();
+  if (merged_.size() < cap) merged_.resize(cap);
+  LabelView* m = merged_.data();
+  size_t n = 0;
   const bool honor = target.config && target.config->honor_labels;
   bool clash = false;
   size_t i = 0;
   size_t j = 0;
-  while (i < scraped.size() || j < tl.size()) {
-    if (j == tl.size() || (i < scraped.size() && scraped[i].name < tl[j].name)) {
-      merged_.push_back(scraped[i++]);
-    } else if (i == scraped.size() || tl[j].name < scraped[i].name) {
-      merged_.push_back({tl[j].name, tl[j].value});
+  while (i < ns || j < tl.size()) {
+    if (j == tl.size() || (i < ns && NameLess(scraped[i].name, tl[j].name))) {
+      m[n++] = scraped[i++];
+    } else if (i == ns || NameLess(tl[j].name, scraped[i].name)) {
+      m[n++] = {tl[j].name, tl[j].value};
       ++j;
     } else {
       // Same name in the exposition and on the target.
       if (honor) {
-        merged_.push_back(scraped[i]);
+        m[n++] = scraped[i];
       } else {
         clash = true;
-        merged_.push_back({tl[j].name, tl[j].value});
+        m[n++] = {tl[j].name, tl[j].value};
       }
       ++i;
       ++j;
@@ -126,51 +138,50 @@ bool ScrapeProcessor::MergeLabels(const Target& target, const std::vector<LabelV
     // Slow path (Prometheus resolveConflictingExposedLabels): the target keeps the name, the
     // scraped value moves to exported_<name>, prefixed again while that name is taken.
     std::vector<LabelView> conflicts;
-    for (const auto& s : scraped) {
-      if (!model::Get(tl, std::string(s.name)).empty()) conflicts.push_back(s);
+    for (size_t k = 0; k < ns; ++k) {
+      if (!model::Get(tl, scraped[k].name).empty()) conflicts.push_back(scraped[k]);
     }
-    std::stable_sort(conflicts.begin(), conflicts.end(), [](const LabelView& a, const LabelView& b) {
-      return a.name.size() < b.name.size();
-    });
+    std::stable_sort(
+        conflicts.begin(), conflicts.end(),
+        [](const LabelView& a, const LabelView& b) { return a.name.size() < b.name.size(); });
     renamed_.clear();
+    merged_.resize(n + conflicts.size() + external_labels_.size());
+    m = merged_.data();
     for (const auto& c : conflicts) {
       std::string name = absl::StrCat(ToAbsl(kExportedPrefix), ToAbsl(c.name));
-      while (std::any_of(merged_.begin(), merged_.end(),
-                         [&](const LabelView& l) { return l.name == name; })) {
+      while (std::any_of(m, m + n, [&](const LabelView& l) { return l.name == name; })) {
         name.insert(0, kExportedPrefix);
       }
       renamed_.push_back(std::move(name));
-      merged_.push_back({renamed_.back(), c.value});
+      m[n++] = {renamed_.back(), c.value};
     }
-    InsertionSortByName(merged_);
+    InsertionSortByName(m, n);
   }
   if (!external_labels_.empty()) {
     // External labels apply only where the series has no such label (as remote write does).
-    const size_t n = merged_.size();
-    bool added = false;
+    const size_t before = n;
     for (const auto& e : external_labels_) {
-      auto it = std::lower_bound(merged_.begin(), merged_.begin() + n, e.name,
-                                 [](const LabelView& l, std::string_view name) {
-                                   return l.name < name;
-                                 });
-      if (it == merged_.begin() + n || it->name != e.name) {
-        merged_.push_back({e.name, e.value});
-        added = true;
-      }
+      const LabelView* it = std::lower_bound(
+          m, m + before, e.name,
+          [](const LabelView& l, std::string_view name) { return NameLess(l.name, name); });
+      if (it == m + before || it->name != e.name) m[n++] = {e.name, e.value};
     }
-    if (added) InsertionSortByName(merged_);
+    if (n != before) InsertionSortByName(m, n);
   }
-  return true;
+  merged_n_ = n;
 }
 
 template <typename Keep>
 uint64_t ScrapeProcessor::EncodeMerged(int64_t ts, uint64_t value_bits, model::SeriesBatch& out,
                                        Keep&& keep) {
+  const LabelView* m = merged_.data();
   size_t n = 0;
-  for (const auto& l : merged_) n += model::LabelFieldSize(l.name.size(), l.value.size());
+  for (size_t i = 0; i < merged_n_; ++i) {
+    n += model::LabelFieldSize(m[i].name.size(), m[i].value.size());
+  }
   model::SeriesEncoder enc(&out);
   enc.Begin(n, ts);
-  for (const auto& l : merged_) enc.AddLabel(l.name, l.value);
+  for (size_t i = 0; i < merged_n_; ++i) enc.AddLabel(m[i].name, m[i].value);
   const uint64_t h = model::Hash64(enc.CurrentLabels());
   if (keep(h)) {
     enc.Finish(value_bits);
@@ -182,33 +193,34 @@ uint64_t ScrapeProcessor::EncodeMerged(int64_t ts, uint64_t value_bits, model::S
 
 absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
                                    textparse::Format format, Mode mode, int64_t timestamp_ms,
-                                   const SeriesState* state,
-                                   const std::vector<uint64_t>* stale_set,
+                                   const SeriesState* state, const std::vector<uint64_t>* stale_set,
                                    model::SeriesBatch& out, ScrapeReport& report) {
   const bool honor_ts = target.config == nullptr || target.config->honor_timestamps;
   textparse::Parser parser(body, format);
   while (parser.Next()) {
     if (mode == Mode::kScrape) ++report.samples_scraped;
-    scraped_.clear();
-    scraped_.push_back({model::kMetricName, parser.name()});
+    const size_t need = parser.num_labels() + 1;
+    if (scraped_.size() < need) scraped_.resize(need);
+    LabelView* sv = scraped_.data();
+    size_t ns = 0;
+    sv[ns++] = {model::kMetricName, parser.name()};
     for (size_t k = 0; k < parser.num_labels(); ++k) {
       const std::string_view v = parser.label_value(k);
       if (v.empty()) continue;  // An empty label value is an absent label.
-      scraped_.push_back({parser.label_name(k), v});
+      sv[ns++] = {parser.label_name(k), v};
     }
-    InsertionSortByName(scraped_);
-    for (size_t k = 1; k < scraped_.size(); ++k) {
-      if (scraped_[k].name == scraped_[k - 1].name) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "line ", parser.line(), ": label name \"", ToAbsl(scraped_[k].name),
-            "\" is not unique"));
+    InsertionSortByName(sv, ns);
+    for (size_t k = 1; k < ns; ++k) {
+      if (sv[k].name == sv[k - 1].name) {
+        return absl::InvalidArgumentError(absl::StrCat("line ", parser.line(), ": label name \"",
+                                                       ToAbsl(sv[k].name), "\" is not unique"));
       }
     }
     if (parser.name().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("line ", parser.line(), ": series without a metric name"));
     }
-    MergeLabels(target, scraped_);
+    MergeLabels(target, sv, ns);
 
     if (mode == Mode::kStale) {
       EncodeMerged(timestamp_ms, model::kStaleNaNBits, out, [&](uint64_t h) {
@@ -224,11 +236,7 @@ absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
     if (honor_ts && parser.has_timestamp()) {
       const int64_t ts = parser.timestamp_ms();
       EncodeMerged(ts, parser.value_bits(), out, [&](uint64_t h) {
-        int64_t last = std::numeric_limits<int64_t>::min();
-        auto it = std::lower_bound(
-            state->explicit_ts.begin(), state->explicit_ts.end(), h,
-            [](const std::pair<uint64_t, int64_t>& e, uint64_t key) { return e.first < key; });
-        if (it != state->explicit_ts.end() && it->first == h) last = it->second;
+        const int64_t last = LastExplicitTimestamp(*state, h);
         if (ts <= last) {
           ++report.dropped_stale_timestamp;
           explicit_.emplace_back(h, last);
@@ -238,8 +246,8 @@ absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
         return true;
       });
     } else {
-      hashes_.push_back(EncodeMerged(timestamp_ms, parser.value_bits(), out,
-                                     [](uint64_t) { return true; }));
+      hashes_.push_back(
+          EncodeMerged(timestamp_ms, parser.value_bits(), out, [](uint64_t) { return true; }));
     }
   }
   return parser.status();
@@ -258,13 +266,82 @@ void ScrapeProcessor::EmitStaleFromStored(const Target& target, SeriesState& sta
   marked_.clear();
   const uint32_t before = out.samples;
   ScrapeReport ignored;
-  const absl::Status st = Walk(target, decompressed_, state.stored_format, Mode::kStale, ts,
-                               &state, &vanished, out, ignored);
+  const absl::Status st = Walk(target, decompressed_, state.stored_format, Mode::kStale, ts, &state,
+                               &vanished, out, ignored);
   if (!st.ok()) {
     log::Error("scrape", "re-parsing the stored exposition failed",
                {{"target", target.url}, {"err", FromAbsl(st.message())}});
   }
   report.stale_markers += out.samples - before;
+}
+
+int64_t ScrapeProcessor::LastExplicitTimestamp(const SeriesState& state, uint64_t h) {
+  // Expositions keep their order between scrapes, so the previous scrape's entry at the cursor
+  // is almost always the one wanted; only a miss pays for a sorted index.
+  const auto& prev = state.explicit_ts;
+  if (cursor_ < prev.size() && prev[cursor_].first == h) return prev[cursor_++].second;
+  ++explicit_misses_;
+  if (!sorted_prev_built_) {
+    sorted_prev_.clear();
+    for (size_t i = 0; i < prev.size(); ++i) sorted_prev_.push_back({prev[i].first, i});
+    std::sort(sorted_prev_.begin(), sorted_prev_.end());
+    sorted_prev_built_ = true;
+  }
+  auto it =
+      std::lower_bound(sorted_prev_.begin(), sorted_prev_.end(), std::make_pair(h, size_t{0}));
+  if (it == sorted_prev_.end() || it->first != h) {
+    ++explicit_new_;
+    return std::numeric_limits<int64_t>::min();
+  }
+  cursor_ = it->second + 1;  // Resynchronise with the previous order.
+  return prev[it->second].second;
+}
+
+namespace {
+
+// Removes later occurrences of a key, keeping the first and the order.
+template <typename T, typename KeyOf>
+void DedupKeepFirst(std::vector<T>& v, KeyOf key) {
+  absl::flat_hash_set<uint64_t> seen;
+  std::erase_if(v, [&](const T& x) { return !seen.insert(key(x)).second; });
+}
+
+}  // namespace
+
+bool ScrapeProcessor::ReconcileSlow(SeriesState& state, model::SeriesBatch& out, size_t start,
+                                    ScrapeReport& report, std::vector<uint64_t>* vanished) {
+  std::vector<uint64_t> now_sorted(hashes_);
+  std::sort(now_sorted.begin(), now_sorted.end());
+  std::vector<uint64_t> explicit_sorted;
+  explicit_sorted.reserve(explicit_.size());
+  for (const auto& e : explicit_) explicit_sorted.push_back(e.first);
+  std::sort(explicit_sorted.begin(), explicit_sorted.end());
+  if (HasAdjacentDuplicates(now_sorted) || HasAdjacentDuplicates(explicit_sorted)) {
+    report.dropped_duplicate = RemoveDuplicateEntries(out, start);
+    DedupKeepFirst(hashes_, [](uint64_t h) { return h; });
+    DedupKeepFirst(explicit_, [](const std::pair<uint64_t, int64_t>& e) { return e.first; });
+    now_sorted.erase(std::unique(now_sorted.begin(), now_sorted.end()), now_sorted.end());
+    // A duplicate counted as new when first seen in this scrape is not new twice.
+    explicit_sorted.erase(std::unique(explicit_sorted.begin(), explicit_sorted.end()),
+                          explicit_sorted.end());
+  }
+  std::vector<uint64_t> prev_sorted(state.tracked);
+  std::sort(prev_sorted.begin(), prev_sorted.end());
+  auto a = prev_sorted.begin();
+  auto b = now_sorted.begin();
+  while (a != prev_sorted.end() || b != now_sorted.end()) {
+    if (b == now_sorted.end() || (a != prev_sorted.end() && *a < *b)) {
+      vanished->push_back(*a++);
+    } else if (a == prev_sorted.end() || *b < *a) {
+      ++report.series_added;
+      ++b;
+    } else {
+      ++a;
+      ++b;
+    }
+  }
+  report.series_added += explicit_new_ > explicit_.size() ? explicit_.size() : explicit_new_;
+  return now_sorted != prev_sorted;
 }
 
 ScrapeReport ScrapeProcessor::Process(const Target& target, SeriesState& state,
@@ -273,6 +350,10 @@ ScrapeReport ScrapeProcessor::Process(const Target& target, SeriesState& state,
   ScrapeReport report;
   hashes_.clear();
   explicit_.clear();
+  cursor_ = 0;
+  explicit_misses_ = 0;
+  explicit_new_ = 0;
+  sorted_prev_built_ = false;
   const size_t start = out.data.size();
   const uint32_t start_samples = out.samples;
 
@@ -285,56 +366,28 @@ ScrapeReport ScrapeProcessor::Process(const Target& target, SeriesState& state,
     // Prometheus 2.x behaviour: a missing or unknown Content-Type is parsed as text.
     const auto format =
         textparse::FormatFromContentType(fetch.content_type).value_or(textparse::Format::kText);
-    report.status = Walk(target, fetch.body, format, Mode::kScrape, timestamp_ms, &state,
-                         nullptr, out, report);
+    report.status =
+        Walk(target, fetch.body, format, Mode::kScrape, timestamp_ms, &state, nullptr, out, report);
     if (report.status.ok()) {
-      std::sort(hashes_.begin(), hashes_.end());
-      std::sort(explicit_.begin(), explicit_.end());
-      const bool dup_explicit =
-          std::adjacent_find(explicit_.begin(), explicit_.end(), [](const auto& a, const auto& b) {
-            return a.first == b.first;
-          }) != explicit_.end();
-      if (HasAdjacentDuplicates(hashes_) || dup_explicit) {
-        report.dropped_duplicate = RemoveDuplicateEntries(out, start);
-        hashes_.erase(std::unique(hashes_.begin(), hashes_.end()), hashes_.end());
-        explicit_.erase(std::unique(explicit_.begin(), explicit_.end(),
-                                    [](const auto& a, const auto& b) { return a.first == b.first; }),
-                        explicit_.end());
-      }
-      // Series added: new tracked hashes plus new explicitly-timestamped ones.
-      std::vector<uint64_t> vanished;
-      {
-        auto a = state.tracked.begin();
-        auto b = hashes_.begin();
-        while (a != state.tracked.end() || b != hashes_.end()) {
-          if (b == hashes_.end() || (a != state.tracked.end() && *a < *b)) {
-            vanished.push_back(*a++);
-          } else if (a == state.tracked.end() || *b < *a) {
-            ++report.series_added;
-            ++b;
-          } else {
-            ++a;
-            ++b;
+      // Steady state: the same series in the same order as last time. Then nothing was added,
+      // nothing vanished and there are no duplicates (the last scrape had none), and no sort
+      // is needed. Anything else takes the slow path.
+      const bool same = hashes_ == state.tracked && explicit_misses_ == 0 &&
+                        explicit_.size() == state.explicit_ts.size();
+      if (!same) {
+        std::vector<uint64_t> vanished;
+        const bool set_changed = ReconcileSlow(state, out, start, report, &vanished);
+        EmitStaleFromStored(target, state, vanished, timestamp_ms, out, report);
+        if (set_changed || state.stored_body.empty()) {
+          // The set of series changed: remember this exposition for future stale markers.
+          state.stored_body.clear();
+          if (!hashes_.empty()) {
+            snappy::Compress(fetch.body.data(), fetch.body.size(), &state.stored_body);
+            state.stored_body.shrink_to_fit();
           }
+          state.stored_format = format;
         }
-      }
-      for (const auto& [h, ts] : explicit_) {
-        if (!std::binary_search(
-                state.explicit_ts.begin(), state.explicit_ts.end(), std::make_pair(h, ts),
-                [](const auto& x, const auto& y) { return x.first < y.first; })) {
-          ++report.series_added;
-        }
-      }
-      EmitStaleFromStored(target, state, vanished, timestamp_ms, out, report);
-      if (hashes_ != state.tracked) {
-        // The set of series changed: remember this exposition for future stale markers.
         state.tracked.assign(hashes_.begin(), hashes_.end());
-        state.stored_body.clear();
-        if (!hashes_.empty()) {
-          snappy::Compress(fetch.body.data(), fetch.body.size(), &state.stored_body);
-          state.stored_body.shrink_to_fit();
-        }
-        state.stored_format = format;
       }
       state.explicit_ts.swap(explicit_);
     } else {
@@ -345,7 +398,9 @@ ScrapeReport ScrapeProcessor::Process(const Target& target, SeriesState& state,
   }
   if (!report.status.ok()) {
     // A failed scrape counts as an empty one: every tracked series goes stale.
-    EmitStaleFromStored(target, state, state.tracked, timestamp_ms, out, report);
+    std::vector<uint64_t> all(state.tracked);
+    std::sort(all.begin(), all.end());
+    EmitStaleFromStored(target, state, all, timestamp_ms, out, report);
     state.tracked.clear();
     state.stored_body.clear();
     report.samples_post_relabeling = 0;
@@ -359,7 +414,9 @@ ScrapeReport ScrapeProcessor::Process(const Target& target, SeriesState& state,
 uint32_t ScrapeProcessor::EndOfTarget(const Target& target, SeriesState& state,
                                       int64_t timestamp_ms, model::SeriesBatch& out) {
   ScrapeReport report;
-  EmitStaleFromStored(target, state, state.tracked, timestamp_ms, out, report);
+  std::vector<uint64_t> all(state.tracked);
+  std::sort(all.begin(), all.end());
+  EmitStaleFromStored(target, state, all, timestamp_ms, out, report);
   const uint32_t before = out.samples;
   if (state.reported) WriteReport(target, timestamp_ms, report, FetchOutcome{}, true, out);
   const uint32_t markers = report.stale_markers + (out.samples - before);
@@ -368,13 +425,10 @@ uint32_t ScrapeProcessor::EndOfTarget(const Target& target, SeriesState& state,
 }
 
 void ScrapeProcessor::WriteReport(const Target& target, int64_t ts, const ScrapeReport& report,
-                                  const FetchOutcome& fetch, bool stale,
-                                  model::SeriesBatch& out) {
+                                  const FetchOutcome& fetch, bool stale, model::SeriesBatch& out) {
   auto emit = [&](std::string_view name, double value, std::string_view phase = {}) {
-    scraped_.clear();
-    scraped_.push_back({model::kMetricName, name});
-    if (!phase.empty()) scraped_.push_back({"phase", phase});
-    MergeLabels(target, scraped_);
+    LabelView sv[2] = {{model::kMetricName, name}, {"phase", phase}};
+    MergeLabels(target, sv, phase.empty() ? 1 : 2);
     const uint64_t bits = stale ? model::kStaleNaNBits : protowire::DoubleBits(value);
     EncodeMerged(ts, bits, out, [](uint64_t) { return true; });
   };

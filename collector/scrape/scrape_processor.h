@@ -74,15 +74,21 @@ class ScrapeProcessor {
                     const std::vector<uint64_t>* stale_set, model::SeriesBatch& out,
                     ScrapeReport& report);
 
-  // Merges `scraped` (sorted by name, non-empty values, includes __name__) with the target
-  // and external labels into `merged_`. Returns false when a label name repeats.
-  bool MergeLabels(const Target& target, const std::vector<LabelView>& scraped);
+  // Merges `scraped[0..n)` (sorted by name, unique names, non-empty values, includes __name__)
+  // with the target and external labels into merged_[0..merged_n_).
+  void MergeLabels(const Target& target, const LabelView* scraped, size_t n);
 
   // Encodes merged_ with one sample; returns the series hash. When `keep` returns false for
   // the hash, the entry is abandoned instead.
   template <typename Keep>
   uint64_t EncodeMerged(int64_t ts, uint64_t value_bits, model::SeriesBatch& out, Keep&& keep);
 
+  // Last explicit timestamp of series `h` in the previous scrape, or INT64_MIN.
+  int64_t LastExplicitTimestamp(const SeriesState& state, uint64_t h);
+  // After a scrape whose series differ from the last one's: removes duplicate entries, counts
+  // added series, fills `vanished` (sorted). Returns whether the set of tracked series changed.
+  bool ReconcileSlow(SeriesState& state, model::SeriesBatch& out, size_t start,
+                     ScrapeReport& report, std::vector<uint64_t>* vanished);
   void WriteReport(const Target& target, int64_t ts, const ScrapeReport& report,
                    const FetchOutcome& fetch, bool stale, model::SeriesBatch& out);
   void EmitStaleFromStored(const Target& target, SeriesState& state,
@@ -92,11 +98,18 @@ class ScrapeProcessor {
   const model::Labels external_labels_;
   // Scratch, reused across calls.
   std::vector<LabelView> scraped_;
-  std::vector<LabelView> merged_;
+  std::vector<LabelView> merged_;  // Sized to capacity; merged_n_ entries are valid.
+  size_t merged_n_ = 0;
   std::deque<std::string> renamed_;  // Storage for exported_* names (stable references).
-  std::vector<uint64_t> hashes_;      // Tracked series of this scrape, in exposition order.
+  std::vector<uint64_t> hashes_;     // Tracked series of this scrape, in exposition order.
   std::vector<std::pair<uint64_t, int64_t>> explicit_;
-  std::vector<uint64_t> marked_;      // Stale markers already written in this walk.
+  std::vector<uint64_t> marked_;  // Stale markers already written in this walk.
+  // Lookup of the previous scrape's explicit timestamps (see LastExplicitTimestamp).
+  size_t cursor_ = 0;
+  size_t explicit_misses_ = 0;
+  size_t explicit_new_ = 0;
+  bool sorted_prev_built_ = false;
+  std::vector<std::pair<uint64_t, size_t>> sorted_prev_;
   std::string decompressed_;
 };
 

@@ -16,10 +16,11 @@
 namespace tender::scrape {
 
 struct SeriesState {
-  // Hashes of the series of the last successful scrape that had no explicit timestamp,
-  // sorted and unique. These get stale markers when they vanish.
+  // Hashes of the series of the last successful scrape that had no explicit timestamp, in
+  // exposition order, unique. These get stale markers when they vanish. Kept in exposition
+  // order so that an unchanged scrape is recognised by one comparison, without sorting.
   std::vector<uint64_t> tracked;
-  // (hash, timestamp ms) of series with an explicit timestamp, sorted by hash. A sample whose
+  // (hash, timestamp ms) of series with an explicit timestamp, in exposition order. A sample whose
   // timestamp is not newer than the one remembered is dropped (Prometheus would reject it as
   // out of order or duplicate; a receiver would reject the whole request).
   std::vector<std::pair<uint64_t, int64_t>> explicit_ts;
@@ -32,8 +33,8 @@ struct SeriesState {
   // Bytes held, for the memory-per-series figure.
   size_t MemoryBytes() const {
     return tracked.capacity() * sizeof(uint64_t) +
-           explicit_ts.capacity() * sizeof(std::pair<uint64_t, int64_t>) +
-           stored_body.capacity() + sizeof(*this);
+           explicit_ts.capacity() * sizeof(std::pair<uint64_t, int64_t>) + stored_body.capacity() +
+           sizeof(*this);
   }
 };
 

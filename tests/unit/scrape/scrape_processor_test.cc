@@ -37,7 +37,8 @@ Decoded Decode(const model::SeriesBatch& batch) {
     }
     key += "}";
     EXPECT_EQ(ts.samples_size(), 1);
-    out.emplace(key, Point{protowire::DoubleBits(ts.samples(0).value()), ts.samples(0).timestamp()});
+    out.emplace(key,
+                Point{protowire::DoubleBits(ts.samples(0).value()), ts.samples(0).timestamp()});
   }
   return out;
 }
@@ -132,8 +133,9 @@ TEST_F(ScrapeProcessorTest, FailedScrapeMarksEverythingStale) {
 
 TEST_F(ScrapeProcessorTest, HonorLabelsFalseRenamesClashes) {
   const Decoded d = Scrape("m{job=\"x\",exported_job=\"z\",instance=\"i\"} 1\n", 1000);
-  EXPECT_EQ(Value(d, "{__name__=m,cluster=c1,exported_exported_job=x,exported_instance=i,"
-                     "exported_job=z,instance=h:1,job=j}"),
+  EXPECT_EQ(Value(d,
+                  "{__name__=m,cluster=c1,exported_exported_job=x,exported_instance=i,"
+                  "exported_job=z,instance=h:1,job=j}"),
             1);
 }
 
@@ -159,6 +161,37 @@ TEST_F(ScrapeProcessorTest, ExplicitTimestampsOnlyAdvanceAndAreNotStaleTracked) 
   cfg_->honor_timestamps = false;
   d = Scrape("a 1 5000\n", 60000);
   EXPECT_EQ(d.find("{__name__=a,cluster=c1,instance=h:1,job=j}")->second.ts, 60000);
+}
+
+TEST_F(ScrapeProcessorTest, ReorderedExpositionIsNotAChange) {
+  Scrape("a 1\nb 1\n", 1000);
+  const Decoded d = Scrape("b 2\na 2\n", 2000);
+  EXPECT_EQ(report_.stale_markers, 0u);
+  EXPECT_EQ(Value(d, kAdded), 0);
+  EXPECT_EQ(Value(d, "{__name__=a,cluster=c1,instance=h:1,job=j}"), 2);
+  // Back to the first order, then one series more and one less.
+  Scrape("a 3\nb 3\n", 3000);
+  const Decoded e = Scrape("c 4\nb 4\n", 4000);
+  EXPECT_EQ(Value(e, kAdded), 1);
+  EXPECT_TRUE(IsStale(e, "{__name__=a,cluster=c1,instance=h:1,job=j}"));
+  EXPECT_EQ(report_.stale_markers, 1u);
+}
+
+TEST_F(ScrapeProcessorTest, ExplicitTimestampsFollowReorderedSeries) {
+  Scrape("a 1 100\nb 1 100\n", 1000);
+  Decoded d = Scrape("b 2 200\na 2 200\n", 2000);
+  EXPECT_EQ(Value(d, "{__name__=a,cluster=c1,instance=h:1,job=j}"), 2);
+  EXPECT_EQ(Value(d, "{__name__=b,cluster=c1,instance=h:1,job=j}"), 2);
+  EXPECT_EQ(Value(d, kAdded), 0);
+  d = Scrape("x 1 300\nb 3 300\na 3 200\n", 3000);
+  EXPECT_EQ(Value(d, kAdded), 1);
+  EXPECT_EQ(Value(d, "{__name__=b,cluster=c1,instance=h:1,job=j}"), 3);
+  EXPECT_EQ(d.count("{__name__=a,cluster=c1,instance=h:1,job=j}"), 0u);  // 200 is not newer.
+  EXPECT_EQ(report_.dropped_stale_timestamp, 1u);
+  // Duplicated explicitly-stamped series: the first is kept.
+  d = Scrape("x 1 400\nx 2 400\n", 4000);
+  EXPECT_EQ(report_.dropped_duplicate, 1u);
+  EXPECT_EQ(Value(d, "{__name__=x,cluster=c1,instance=h:1,job=j}"), 1);
 }
 
 TEST_F(ScrapeProcessorTest, DuplicateSeriesKeepsTheFirst) {
@@ -195,9 +228,8 @@ TEST_F(ScrapeProcessorTest, EndOfTargetMarksSeriesAndReportSeries) {
 }
 
 TEST_F(ScrapeProcessorTest, OpenMetricsByContentType) {
-  const Decoded d =
-      Scrape("# TYPE a counter\na_total 1\n# EOF\n", 1000, 200,
-             "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  const Decoded d = Scrape("# TYPE a counter\na_total 1\n# EOF\n", 1000, 200,
+                           "application/openmetrics-text; version=1.0.0; charset=utf-8");
   ASSERT_TRUE(report_.status.ok()) << report_.status;
   EXPECT_EQ(Value(d, "{__name__=a_total,cluster=c1,instance=h:1,job=j}"), 1);
 }
