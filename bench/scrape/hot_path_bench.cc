@@ -18,8 +18,7 @@ namespace {
 
 std::string ReadFixture(const std::string& name) {
   const char* dir = std::getenv("TENDER_SOURCE_DIR");
-  const std::string path =
-      std::string(dir ? dir : ".") + "/tests/testdata/expositions/" + name;
+  const std::string path = std::string(dir ? dir : ".") + "/tests/testdata/expositions/" + name;
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -79,8 +78,7 @@ void BM_HotPath(benchmark::State& state, const std::string& fixture, bool timest
 BENCHMARK_CAPTURE(BM_HotPath, cadvisor, std::string("cadvisor.txt"), true)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_HotPath, ksm, std::string("ksm.txt"), true)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_HotPath, node, std::string("node.txt"), true)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_HotPath, node, std::string("node.txt"), true)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tender::scrape

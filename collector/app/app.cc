@@ -271,7 +271,9 @@ int RunCollector(const Flags& flags) {
   manager.ApplyTargets(discovery::StaticTargets(cfg));
   admin.SetReady(true);
   log::Info("app", "tender started",
-            {{"version", TENDER_VERSION}, {"config", source}, {"listen", flags.listen_address},
+            {{"version", TENDER_VERSION},
+             {"config", source},
+             {"listen", flags.listen_address},
              {"targets", std::to_string(discovery::StaticTargets(cfg).size())}});
 
   while (true) {

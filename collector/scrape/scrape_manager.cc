@@ -358,7 +358,9 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
     if (throttle.Allow(&suppressed)) {
       const std::string s = std::to_string(suppressed);
       log::Warn("scrape", "scrape failed",
-                {{"job", t.job}, {"target", t.url}, {"err", FromAbsl(report.status.message())},
+                {{"job", t.job},
+                 {"target", t.url},
+                 {"err", FromAbsl(report.status.message())},
                  {"suppressed", s}});
     }
   }

@@ -49,8 +49,8 @@ class ScrapeManager {
   struct Settings {
     model::Labels external_labels;
     int workers = 2;
-    BatchRing* ring = nullptr;                   // Not owned; outlives the manager.
-    prometheus::Registry* registry = nullptr;    // Not owned; may be null in tests.
+    BatchRing* ring = nullptr;                 // Not owned; outlives the manager.
+    prometheus::Registry* registry = nullptr;  // Not owned; may be null in tests.
     std::string user_agent = "tender";
     absl::Duration ring_push_timeout = absl::Seconds(10);
   };

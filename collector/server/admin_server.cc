@@ -123,8 +123,7 @@ absl::Status AdminServer::Start() {
     if (port_ <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", host));
   } else {
     if (!http_->bind_to_port(host.c_str(), port)) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", settings_.listen_address));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", settings_.listen_address));
     }
     port_ = port;
   }

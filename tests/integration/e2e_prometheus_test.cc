@@ -128,14 +128,17 @@ class E2EPrometheusTest : public ::testing::Test {
 scrape_configs:
   - job_name: fixture
     static_configs:
-      - targets: ['127.0.0.1:)", fixture_port_, R"(']
+      - targets: ['127.0.0.1:)",
+                                                        fixture_port_, R"(']
         labels:
           env: ci
   - job_name: node
     static_configs:
-      - targets: ['127.0.0.1:)", node_port_, R"(']
+      - targets: ['127.0.0.1:)",
+                                                        node_port_, R"(']
 remote_write:
-  - url: http://127.0.0.1:)", prom_port_, R"(/api/v1/write
+  - url: http://127.0.0.1:)",
+                                                        prom_port_, R"(/api/v1/write
     queue_config:
       batch_send_deadline: 200ms
 )");
@@ -195,8 +198,7 @@ TEST_F(E2EPrometheusTest, EverySampleArrivesWithExactLabels) {
   const std::string instance = absl::StrCat("127.0.0.1:", fixture_port_);
   const auto expected = ExpectedSeries();
   const std::string selector = R"({job="fixture",__name__!~"up|scrape_.*|tender_.*"})";
-  ASSERT_TRUE(WaitFor([&] { return Query(selector).size() == expected.size(); },
-                      absl::Seconds(60)))
+  ASSERT_TRUE(WaitFor([&] { return Query(selector).size() == expected.size(); }, absl::Seconds(60)))
       << "got " << Query(selector).size() << " series\n"
       << ReadFile(dir_ + "/tender.log");
 
@@ -215,8 +217,7 @@ TEST_F(E2EPrometheusTest, EverySampleArrivesWithExactLabels) {
   EXPECT_EQ(got, want);
 
   EXPECT_EQ(QueryOne(R"(up{job="fixture"})"), "1");
-  EXPECT_EQ(QueryOne(R"(scrape_samples_scraped{job="fixture"})"),
-            std::to_string(expected.size()));
+  EXPECT_EQ(QueryOne(R"(scrape_samples_scraped{job="fixture"})"), std::to_string(expected.size()));
   EXPECT_EQ(QueryOne(R"(scrape_samples_post_metric_relabeling{job="fixture"})"),
             std::to_string(expected.size()));
 
@@ -229,8 +230,7 @@ TEST_F(E2EPrometheusTest, EverySampleArrivesWithExactLabels) {
 
   // The target starts failing: up drops to 0 and its series are marked stale.
   fail_.store(true);
-  ASSERT_TRUE(
-      WaitFor([&] { return QueryOne(R"(up{job="fixture"})") == "0"; }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return QueryOne(R"(up{job="fixture"})") == "0"; }, absl::Seconds(30)));
   EXPECT_TRUE(WaitFor([&] { return Query(selector).empty(); }, absl::Seconds(10)))
       << "series still visible after the target failed: stale markers missing";
 

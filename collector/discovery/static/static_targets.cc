@@ -34,8 +34,8 @@ void SetIfAbsent(model::Labels& labels, std::string_view name, std::string_view 
 
 }  // namespace
 
-std::shared_ptr<const scrape::Target> MakeTarget(
-    model::Labels discovered, std::shared_ptr<const config::ScrapeConfig> job) {
+std::shared_ptr<const scrape::Target> MakeTarget(model::Labels discovered,
+                                                 std::shared_ptr<const config::ScrapeConfig> job) {
   model::Normalize(discovered);
   model::Labels labels = discovered;
   SetIfAbsent(labels, model::kJobLabel, job->job_name);

@@ -18,7 +18,7 @@ std::vector<std::shared_ptr<const scrape::Target>> StaticTargets(const config::C
 // Builds a target from its discovered labels (which hold __address__ and any static or
 // discovered labels) and the job's config. Returns null when __address__ is missing or empty
 // (a dropped target).
-std::shared_ptr<const scrape::Target> MakeTarget(
-    model::Labels discovered, std::shared_ptr<const config::ScrapeConfig> job);
+std::shared_ptr<const scrape::Target> MakeTarget(model::Labels discovered,
+                                                 std::shared_ptr<const config::ScrapeConfig> job);
 
 }  // namespace tender::discovery
