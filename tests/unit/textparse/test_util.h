@@ -56,6 +56,22 @@ inline ParseResult ParseAll(std::string_view body, Format format, bool strict = 
   return r;
 }
 
+// True when `msg` starts with "LINE:COL: " (decimal, both non-empty) and has a reason after.
+inline bool HasPosition(std::string_view msg) {
+  size_t i = 0;
+  for (int part = 0; part < 2; ++part) {
+    size_t start = i;
+    while (i < msg.size() && msg[i] >= '0' && msg[i] <= '9') {
+      ++i;
+    }
+    if (i == start || i >= msg.size() || msg[i] != ':') {
+      return false;
+    }
+    ++i;
+  }
+  return i + 1 < msg.size() && msg[i] == ' ';
+}
+
 // Root of the source tree: $TENDER_SOURCE_DIR (set by ctest) or the configure-time path.
 inline std::string SourceDir() {
   const char* env = std::getenv("TENDER_SOURCE_DIR");
