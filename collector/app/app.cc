@@ -24,6 +24,7 @@
 #include "collector/ring/ingest_ring.h"
 #include "collector/scrape/scrape_manager.h"
 #include "collector/server/admin_server.h"
+#include "collector/textparse/check.h"
 #include "collector/textparse/parser.h"
 #include "exporters/remote_write/exporter.h"
 
