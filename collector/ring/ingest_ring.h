@@ -92,24 +92,14 @@ class IngestRing {
   // ring is closed or the timeout passes (counted in push_timeouts()). Any thread.
   [[nodiscard]] bool Push(uint64_t key, T&& item, absl::Duration timeout) {
     Shard& shard = *shards_[key % shards_.size()];
-    // Register as in-flight unless the shard is closed, in one CAS on the word holding both, so
-    // that once Close() sets the bit the count only falls: "closed and zero in flight" is final
-    // and a consumer seeing it knows no push can still land (see Pop). Relaxed is enough: the
-    // consumer relies on the release in the fetch_sub below, not on this CAS.
-    uint64_t state = shard.state.load(std::memory_order_relaxed);
-    do {
-      if ((state & kClosedBit) != 0) {
-        return false;
-      }
-    } while (!shard.state.compare_exchange_weak(
-        state, state + kInFlightOne, std::memory_order_relaxed, std::memory_order_relaxed));
     bool pushed = shard.ring.TryPush(std::move(item));
     if (!pushed) {
+      if (shard.ring.closed()) {
+        return false;
+      }
       full_events_.value.fetch_add(1, std::memory_order_relaxed);
       pushed = PushWhenSpace(shard, item, timeout);
     }
-    // Release: a consumer that reads the in-flight count drop also sees the published item.
-    shard.state.fetch_sub(kInFlightOne, std::memory_order_release);
     if (pushed) {
       WakeConsumer(shard);
     }
@@ -118,8 +108,8 @@ class IngestRing {
 
   // Moves the oldest item of `shard` into `*out` and returns true. When the shard is empty,
   // waits up to `timeout` (absl::InfiniteDuration(): no limit) for an item. Returns false on
-  // timeout, or once the ring is closed and the shard drained (no item left and no push in
-  // flight); IsDrained() tells the two apart. `shard` must be < shards(). Any thread.
+  // timeout, or once the ring is closed and the shard drained (every item pushed before Close
+  // popped); IsDrained() tells the two apart. `shard` must be < shards(). Any thread.
   [[nodiscard]] bool Pop(size_t shard_index, T* out, absl::Duration timeout) {
     if (shard_index >= shards_.size()) {
       return false;
@@ -147,13 +137,10 @@ class IngestRing {
         shard.parked.fetch_sub(1, std::memory_order_relaxed);
         return true;
       }
-      const uint64_t state = shard.state.load(std::memory_order_acquire);
-      const bool closed = (state & kClosedBit) != 0;
-      if (state == kClosedBit) {
-        // Closed and no push in flight: the acquire above saw every push's release, so one more
-        // look is final.
+      const bool closed = shard.ring.closed();
+      if (closed && shard.ring.drained()) {
         shard.parked.fetch_sub(1, std::memory_order_relaxed);
-        return shard.ring.TryPop(out);
+        return false;  // Final: nothing was pushed after Close and everything before is popped.
       }
       const auto now = internal::SteadyClock::now();
       if (now >= deadline) {
@@ -165,7 +152,8 @@ class IngestRing {
         wait = deadline - now;
       }
       if (closed) {
-        // Pushes still in flight after Close either land (and wake us) or fail (silently): poll.
+        // A push that claimed its cell before Close publishes it and wakes us. Polling as well
+        // keeps consumers of a shared shard from sleeping on a stale "not drained".
         wait =
             wait.count() < 0 ? kClosedPoll : std::min<std::chrono::nanoseconds>(wait, kClosedPoll);
       }
@@ -178,7 +166,7 @@ class IngestRing {
   // Pop keeps returning what is left, then false. Idempotent; any thread.
   void Close() {
     for (auto& shard : shards_) {
-      shard->state.fetch_or(kClosedBit, std::memory_order_acq_rel);
+      shard->ring.Close();
       // Always wake (Close is rare): a consumer that read the old epoch either sees the bump
       // before parking or is woken from it.
       shard->wake_epoch.fetch_add(1, std::memory_order_release);
@@ -187,17 +175,11 @@ class IngestRing {
   }
 
   // True once Close() was called. Any thread.
-  bool closed() const {
-    return (shards_[0]->state.load(std::memory_order_acquire) & kClosedBit) != 0;
-  }
+  bool closed() const { return shards_[0]->ring.closed(); }
 
-  // True when the ring is closed, no push into `shard` is in flight and the shard is empty: a
-  // consumer of it can stop. Any thread.
-  bool IsDrained(size_t shard_index) const {
-    const Shard& shard = *shards_[shard_index];
-    return shard.state.load(std::memory_order_acquire) == kClosedBit &&
-           shard.ring.SizeApprox() == 0;
-  }
+  // True when the ring is closed and every item pushed into `shard` has been popped: its consumer
+  // can stop. Final once true. Any thread (exact for the shard's consumer).
+  bool IsDrained(size_t shard_index) const { return shards_[shard_index]->ring.drained(); }
 
   size_t shards() const { return shards_.size(); }
 
@@ -219,18 +201,13 @@ class IngestRing {
   uint64_t push_timeouts() const { return push_timeouts_.value.load(std::memory_order_relaxed); }
 
  private:
-  // Shard::state: bit 0 = closed, the rest counts producers inside Push (in units of 2).
-  static constexpr uint64_t kClosedBit = 1;
-  static constexpr uint64_t kInFlightOne = 2;
   static constexpr int kPopSpins = 128;
   static constexpr std::chrono::nanoseconds kClosedPoll{std::chrono::microseconds(100)};
 
   struct alignas(kCacheLineSize) Shard {
     explicit Shard(size_t capacity) : ring(capacity) {}
 
-    MpmcRing<T> ring;
-    // Written by every producer of the shard (twice per push).
-    alignas(kCacheLineSize) std::atomic<uint64_t> state{0};
+    MpmcRing<T> ring;  // Holds the closed flag too (see MpmcRing::Close).
     // Written by the consumer when it parks, read by producers after each push.
     alignas(kCacheLineSize) std::atomic<uint32_t> parked{0};
     std::atomic<uint32_t> wake_epoch{0};  // The futex word consumers park on.
@@ -263,11 +240,11 @@ class IngestRing {
         std::this_thread::sleep_for(std::min<internal::SteadyClock::duration>(sleep, left));
         sleep = std::min(sleep * 2, kMaxBackoffSleep);
       }
-      if ((shard.state.load(std::memory_order_acquire) & kClosedBit) != 0) {
-        return false;
-      }
       if (shard.ring.TryPush(std::move(item))) {
         return true;
+      }
+      if (shard.ring.closed()) {
+        return false;
       }
     }
   }

@@ -26,6 +26,10 @@ inline constexpr size_t kCacheLineSize = 64;
 // counters live on separate cache lines. Items are moved in and out; the cell array is
 // allocated once in the constructor and never again.
 //
+// Close() sets a flag bit in `enqueue_pos_`, so a producer's claim and the close are ordered by
+// that one word: a push either claimed its cell before the close (and will publish it) or fails.
+// "Closed and every claimed position popped" is therefore final (drained()).
+//
 // Ordering: items leave in claim order. A thread whose TryPush(a) returned before its
 // TryPush(b) started gets a a smaller position for a, so every consumer that pops both pops a
 // first. TryPush may report "full" (and TryPop "empty") while another thread is between
@@ -35,6 +39,7 @@ class MpmcRing {
   // A throwing move would leave a claimed cell half-written; batches and pointers never throw.
   static_assert(std::is_nothrow_move_constructible_v<T>, "T must be nothrow move constructible");
   static_assert(std::is_nothrow_move_assignable_v<T>, "T must be nothrow move assignable");
+  static_assert(sizeof(size_t) == 8, "positions and the closed bit need 64 bits");
 
  public:
   // Smallest and largest capacity after rounding. Two cells are the minimum for the sequence
@@ -56,25 +61,29 @@ class MpmcRing {
 
   // Destroys the items still queued. No other thread may use the ring any more.
   ~MpmcRing() {
-    const size_t end = enqueue_pos_.value.load(std::memory_order_relaxed);
+    const size_t end = enqueue_pos_.value.load(std::memory_order_relaxed) & ~kClosedBit;
     for (size_t pos = dequeue_pos_.value.load(std::memory_order_relaxed); pos != end; ++pos) {
       cells_[pos & mask_].item()->~T();
     }
   }
 
-  // Moves `item` into the ring and returns true, or returns false when the ring is full; `item`
-  // is left untouched then. Lock-free; any thread.
+  // Moves `item` into the ring and returns true, or returns false when the ring is full or
+  // closed; `item` is left untouched then. Lock-free; any thread.
   [[nodiscard]] bool TryPush(T&& item) {
     Cell* cell;
     size_t pos = enqueue_pos_.value.load(std::memory_order_relaxed);
     for (;;) {
+      if ((pos & kClosedBit) != 0) {
+        return false;
+      }
       cell = &cells_[pos & mask_];
       // Acquire pairs with the consumer's release in TryPop: the previous item in this cell has
       // been moved out and destroyed before we construct over it.
       const size_t seq = cell->seq.load(std::memory_order_acquire);
       const auto diff = static_cast<std::intptr_t>(seq - pos);
       if (diff == 0) {
-        // Relaxed is enough: the position only picks a cell; the cell's seq carries the data.
+        // Relaxed is enough: the position only picks a cell; the cell's seq carries the data. The
+        // CAS fails if Close() set its bit meanwhile, and the next round sees the bit.
         if (enqueue_pos_.value.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
           break;
         }
@@ -118,13 +127,33 @@ class MpmcRing {
     return true;
   }
 
+  // Closes the ring to producers: every later TryPush fails. Items pushed before, including
+  // pushes that had claimed their cell and publish it after this call, stay poppable.
+  // Idempotent; any thread.
+  void Close() { enqueue_pos_.value.fetch_or(kClosedBit, std::memory_order_acq_rel); }
+
+  // True once Close() was called. Any thread.
+  bool closed() const {
+    return (enqueue_pos_.value.load(std::memory_order_acquire) & kClosedBit) != 0;
+  }
+
+  // True when the ring is closed and every item pushed before has been popped; then it stays
+  // true. Exact for a single consumer; with several, a `false` may be briefly stale.
+  bool drained() const {
+    const size_t tail = enqueue_pos_.value.load(std::memory_order_acquire);
+    if ((tail & kClosedBit) == 0) {
+      return false;
+    }
+    return dequeue_pos_.value.load(std::memory_order_acquire) == (tail & ~kClosedBit);
+  }
+
   // Number of queued items, in [0, capacity()]. Exact only when no other thread is pushing or
   // popping; otherwise a recent value, good for gauges and heuristics. Any thread.
   size_t SizeApprox() const {
     // Load the consumer side first: both counters only grow, so enqueue read later is >= it
     // unless a wrap of size_t happened, which takes centuries.
     const size_t head = dequeue_pos_.value.load(std::memory_order_relaxed);
-    const size_t tail = enqueue_pos_.value.load(std::memory_order_relaxed);
+    const size_t tail = enqueue_pos_.value.load(std::memory_order_relaxed) & ~kClosedBit;
     const auto diff = static_cast<std::intptr_t>(tail - head);
     if (diff <= 0) {
       return 0;
@@ -147,6 +176,9 @@ class MpmcRing {
   }
 
  private:
+  // Set in enqueue_pos_ by Close(). Positions count pushes, so they never reach bit 63.
+  static constexpr size_t kClosedBit = size_t{1} << 63;
+
   struct Cell {
     std::atomic<size_t> seq{0};
     alignas(T) unsigned char storage[sizeof(T)];

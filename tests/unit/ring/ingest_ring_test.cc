@@ -1,5 +1,6 @@
 #include "collector/ring/ingest_ring.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -252,6 +253,60 @@ TEST(IngestRingTest, CloseReleasesWaitingProducerWithItsItem) {
   EXPECT_EQ(kept->seq, 2);
   EXPECT_EQ(ring.push_timeouts(), 0u);  // Closed, not timed out.
   EXPECT_EQ(ring.Depth(0), 2u);
+}
+
+// An item whose move constructor stalls until its gate opens: it holds a producer between
+// claiming its cell and publishing it, the window Close() and Pop must not lose an item in.
+struct Gate {
+  std::atomic<bool> entered{false};
+  std::atomic<bool> open{false};
+};
+
+struct GatedItem {
+  int value = 0;
+  Gate* gate = nullptr;  // Moving from an item with a gate waits for the gate to open.
+
+  GatedItem() = default;
+  GatedItem(int v, Gate* g) : value(v), gate(g) {}
+  GatedItem(GatedItem&& other) noexcept : value(other.value) {
+    if (other.gate != nullptr) {
+      other.gate->entered.store(true);
+      const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (!other.gate->open.load() && std::chrono::steady_clock::now() < limit) {
+        std::this_thread::yield();
+      }
+    }
+  }
+  GatedItem& operator=(GatedItem&& other) noexcept {
+    value = other.value;
+    gate = nullptr;
+    return *this;
+  }
+};
+
+TEST(IngestRingTest, CloseWaitsForPushThatClaimedItsCell) {
+  IngestRing<GatedItem> ring(1, 4);
+  ASSERT_TRUE(ring.Push(0, GatedItem(1, nullptr), absl::ZeroDuration()));
+  Gate gate;
+  bool pushed = false;
+  std::thread producer([&] { pushed = ring.Push(0, GatedItem(2, &gate), absl::ZeroDuration()); });
+  ASSERT_TRUE(WaitFor([&] { return gate.entered.load(); }));  // Cell claimed, not published.
+  ring.Close();
+
+  GatedItem out;
+  ASSERT_TRUE(ring.Pop(0, &out, absl::ZeroDuration()));
+  EXPECT_EQ(out.value, 1);
+  // The second item is on its way: Pop must wait for it, not report the shard drained.
+  EXPECT_FALSE(ring.Pop(0, &out, absl::Milliseconds(20)));
+  EXPECT_FALSE(ring.IsDrained(0));
+
+  gate.open.store(true);
+  ASSERT_TRUE(ring.Pop(0, &out, absl::InfiniteDuration()));
+  EXPECT_EQ(out.value, 2);
+  producer.join();
+  EXPECT_TRUE(pushed);
+  EXPECT_FALSE(ring.Pop(0, &out, absl::InfiniteDuration()));
+  EXPECT_TRUE(ring.IsDrained(0));
 }
 
 TEST(IngestRingTest, DestructorReleasesUndrainedItems) {

@@ -90,6 +90,45 @@ TEST(MpmcRingTest, WrapsAroundManyLapsInFifoOrder) {
   EXPECT_EQ(next_out, next_in);
 }
 
+TEST(MpmcRingTest, CloseRefusesPushesAndDrains) {
+  MpmcRing<std::unique_ptr<int>> ring(4);
+  ASSERT_TRUE(ring.TryPush(std::make_unique<int>(1)));
+  ASSERT_TRUE(ring.TryPush(std::make_unique<int>(2)));
+  EXPECT_FALSE(ring.closed());
+  EXPECT_FALSE(ring.drained());
+  ring.Close();
+  ring.Close();  // Idempotent.
+  EXPECT_TRUE(ring.closed());
+  auto late = std::make_unique<int>(3);
+  EXPECT_FALSE(ring.TryPush(std::move(late)));
+  ASSERT_NE(late, nullptr);
+  EXPECT_EQ(ring.SizeApprox(), 2u);
+  EXPECT_EQ(ring.capacity(), 4u);
+
+  std::unique_ptr<int> out;
+  ASSERT_TRUE(ring.TryPop(&out));
+  EXPECT_EQ(*out, 1);
+  EXPECT_FALSE(ring.drained());
+  ASSERT_TRUE(ring.TryPop(&out));
+  EXPECT_EQ(*out, 2);
+  EXPECT_TRUE(ring.drained());
+  EXPECT_FALSE(ring.TryPop(&out));
+  EXPECT_EQ(ring.SizeApprox(), 0u);
+}
+
+TEST(MpmcRingTest, CloseOnEmptyRingIsDrainedAtOnce) {
+  MpmcRing<int> ring(2);
+  for (int i = 0; i < 5; ++i) {  // Move the positions off zero first.
+    ASSERT_TRUE(ring.TryPush(int{i}));
+    int out = -1;
+    ASSERT_TRUE(ring.TryPop(&out));
+    EXPECT_EQ(out, i);
+  }
+  EXPECT_FALSE(ring.drained());
+  ring.Close();
+  EXPECT_TRUE(ring.drained());
+}
+
 TEST(MpmcRingTest, MovesStringsWithoutCopying) {
   MpmcRing<std::string> ring(2);
   std::string big(1000, 'x');
