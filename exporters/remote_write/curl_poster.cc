@@ -121,7 +121,7 @@ CurlHttpPoster::CurlHttpPoster(const config::RemoteWriteConfig& config) : config
 
 CurlHttpPoster::~CurlHttpPoster() {
   for (auto& connection : connections_) {
-    absl::MutexLock lock(&connection->mu);
+    std::lock_guard<std::mutex> lock(connection->mu);
     curl_easy_cleanup(connection->easy);
   }
 }
@@ -192,7 +192,7 @@ absl::Status CurlHttpPoster::Init(std::string user_agent, int shards) {
       return absl::ResourceExhaustedError("curl_easy_init failed");
     }
     {
-      absl::MutexLock lock(&connection->mu);
+      std::lock_guard<std::mutex> lock(connection->mu);
       connection->easy = easy;
     }
     connections_.push_back(std::move(connection));
@@ -290,7 +290,7 @@ PostResponse CurlHttpPoster::Post(const PostRequest& request) {
 
   const size_t index = static_cast<size_t>(std::max(0, request.shard)) % connections_.size();
   Connection& connection = *connections_[index];
-  absl::MutexLock lock(&connection.mu);
+  std::lock_guard<std::mutex> lock(connection.mu);
   CURL* easy = connection.easy;
   Transfer transfer{&response, request.cancel};
   char error_buffer[CURL_ERROR_SIZE] = {};

@@ -4,12 +4,11 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "collector/config/config.h"
 #include "exporters/remote_write/http_poster.h"
 
@@ -37,8 +36,8 @@ class CurlHttpPoster final : public HttpPoster {
 
  private:
   struct Connection {
-    absl::Mutex mu;
-    CURL* easy ABSL_GUARDED_BY(mu) = nullptr;
+    std::mutex mu;  // Covers `easy`: one transfer at a time per handle.
+    CURL* easy = nullptr;
   };
 
   explicit CurlHttpPoster(const config::RemoteWriteConfig& config);

@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <limits>
+#include <mutex>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -35,6 +38,16 @@ namespace {
 
 constexpr std::string_view kComponent = "remote_write";
 constexpr int kDefaultShards = 8;
+
+// std::mutex rather than absl::Mutex in this file: Debian's abseil is not built with
+// ThreadSanitizer annotations, so TSan could not check code synchronised through it.
+using Clock = std::chrono::steady_clock;
+
+// Durations are capped at a year so that deadlines computed from them cannot overflow.
+Clock::duration ToChrono(absl::Duration d) {
+  d = std::clamp(d, absl::ZeroDuration(), absl::Hours(24 * 365));
+  return std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(d));
+}
 
 // Self metrics of one exporter. prometheus-cpp metrics are thread-safe.
 struct Metrics {
@@ -119,15 +132,15 @@ struct ExporterShared {
   RetryPolicy policy;
   uint32_t max_samples_per_send;
   int64_t capacity;
-  absl::Duration batch_send_deadline;
+  Clock::duration batch_send_deadline;
   std::unique_ptr<prometheus::Registry> own_registry;  // When Settings::registry is null.
   Metrics metrics;
   log::Throttle dropped_log{absl::Seconds(10)};
   log::Throttle retry_log{absl::Seconds(10)};
   log::Throttle malformed_log{absl::Seconds(10)};
 
-  absl::Mutex highest_mu;  // Covers highest_sent_ms and the order of gauge updates.
-  int64_t highest_sent_ms ABSL_GUARDED_BY(highest_mu) = std::numeric_limits<int64_t>::min();
+  std::mutex highest_mu;  // Covers highest_sent_ms and the order of gauge updates.
+  int64_t highest_sent_ms = std::numeric_limits<int64_t>::min();
 
   ExporterShared(const config::RemoteWriteConfig& c, std::string agent)
       : config(c),
@@ -136,10 +149,10 @@ struct ExporterShared {
         max_samples_per_send(
             static_cast<uint32_t>(std::max(1, c.queue_config.max_samples_per_send))),
         capacity(std::max(1, c.queue_config.capacity)),
-        batch_send_deadline(std::max(c.queue_config.batch_send_deadline, absl::ZeroDuration())) {}
+        batch_send_deadline(ToChrono(c.queue_config.batch_send_deadline)) {}
 
   void UpdateHighestSent(int64_t timestamp_ms) {
-    absl::MutexLock lock(&highest_mu);
+    std::lock_guard<std::mutex> lock(highest_mu);
     if (timestamp_ms > highest_sent_ms) {
       highest_sent_ms = timestamp_ms;
       metrics.highest_sent_timestamp->Set(static_cast<double>(timestamp_ms) / 1000.0);
@@ -166,7 +179,7 @@ class ShardSender {
     } catch (const std::system_error& e) {
       return absl::ResourceExhaustedError(absl::StrCat("starting shard thread: ", e.what()));
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     started_ = true;
     return absl::OkStatus();
   }
@@ -174,13 +187,15 @@ class ShardSender {
   void Enqueue(model::SeriesBatch&& batch) {
     const int64_t n = batch.samples;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &ShardSender::HasRoomOrStoppingLocked));
+      std::unique_lock<std::mutex> lock(mu_);
+      space_cv_.wait(lock, [this] { return HasRoomOrStoppingLocked(); });
       if (!finished_) {
-        queue_.push_back(Queued{std::move(batch), absl::Now()});
+        queue_.push_back(Queued{std::move(batch), Clock::now()});
         queued_samples_ += n;
         unsent_samples_ += n;
         queue_gauge_->Set(static_cast<double>(queued_samples_));
+        lock.unlock();
+        work_cv_.notify_one();
         return;
       }
     }
@@ -189,23 +204,30 @@ class ShardSender {
 
   // Stops waiting for full requests; the thread exits once everything queued is finished.
   void BeginDrain() {
-    absl::MutexLock lock(&mu_);
-    draining_ = true;
-    if (!started_) {
-      finished_ = true;  // No thread: nothing will send what was queued before Start.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      draining_ = true;
+      if (!started_) {
+        finished_ = true;  // No thread: nothing will send what was queued before Start.
+      }
     }
+    work_cv_.notify_all();
+    space_cv_.notify_all();
   }
 
-  void WaitFinished(absl::Time until) {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithDeadline(absl::Condition(&finished_), until);
+  void WaitFinished(Clock::time_point until) {
+    std::unique_lock<std::mutex> lock(mu_);
+    space_cv_.wait_until(lock, until, [this] { return finished_; });
   }
 
   // Gives up: interrupts backoff waits and cancels the request in flight.
   void Abort() {
     cancel_.store(true, std::memory_order_relaxed);
-    absl::MutexLock lock(&mu_);
-    abort_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      abort_ = true;
+    }
+    work_cv_.notify_all();
   }
 
   // Joins the thread and counts what was never sent as dropped. Returns the number of samples
@@ -217,7 +239,7 @@ class ShardSender {
     pending_.clear();
     int64_t left = 0;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       finished_ = true;
       left = queued_samples_;
       queued_samples_ = 0;
@@ -234,49 +256,49 @@ class ShardSender {
  private:
   struct Queued {
     model::SeriesBatch batch;
-    absl::Time arrival;
+    Clock::time_point arrival;
     size_t offset = 0;   // Bytes of batch.data already put into requests.
     uint32_t taken = 0;  // Entries already put into requests.
   };
 
-  bool HasRoomOrStoppingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Predicates for the condition variables; mu_ must be held.
+  bool HasRoomOrStoppingLocked() const {
     return queued_samples_ < shared_->capacity || draining_ || finished_;
   }
-  bool HasWorkOrStoppingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return unsent_samples_ > 0 || draining_ || abort_;
-  }
-  bool FullOrStoppingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  bool HasWorkOrStoppingLocked() const { return unsent_samples_ > 0 || draining_ || abort_; }
+  bool FullOrStoppingLocked() const {
     return unsent_samples_ >= shared_->max_samples_per_send || draining_ || abort_;
   }
 
   // Arrival time of the oldest sample not yet in a request. Requires unsent_samples_ > 0.
-  absl::Time OldestArrivalLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  Clock::time_point OldestArrivalLocked() const {
     if (!pending_.empty()) {
       return pending_.front().arrival;
     }
-    return queue_.empty() ? absl::Now() : queue_.front().arrival;
+    return queue_.empty() ? Clock::now() : queue_.front().arrival;
   }
 
   // Waits until a request should be sent: a full one is queued, the oldest sample has waited
   // batch_send_deadline, or a drain wants everything now. Returns false, marking the shard
   // finished, when it should stop instead (abort, or drained).
-  bool WaitForRequestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  bool WaitForRequestLocked(std::unique_lock<std::mutex>& lock) {
     while (true) {
       if (abort_ || (draining_ && unsent_samples_ == 0)) {
         finished_ = true;
+        lock.unlock();
+        space_cv_.notify_all();  // WaitFinished, and producers that must now drop.
+        lock.lock();
         return false;
       }
       if (unsent_samples_ == 0) {
-        mu_.Await(absl::Condition(this, &ShardSender::HasWorkOrStoppingLocked));
+        work_cv_.wait(lock, [this] { return HasWorkOrStoppingLocked(); });
         continue;
       }
       if (unsent_samples_ >= shared_->max_samples_per_send || draining_) {
         return true;
       }
-      const absl::Time flush_at = OldestArrivalLocked() + shared_->batch_send_deadline;
-      if (absl::Now() >= flush_at ||
-          !mu_.AwaitWithDeadline(absl::Condition(this, &ShardSender::FullOrStoppingLocked),
-                                 flush_at)) {
+      const Clock::time_point flush_at = OldestArrivalLocked() + shared_->batch_send_deadline;
+      if (!work_cv_.wait_until(lock, flush_at, [this] { return FullOrStoppingLocked(); })) {
         return true;  // Deadline: send what we have.
       }
     }
@@ -285,8 +307,8 @@ class ShardSender {
   void Run() {
     while (true) {
       {
-        absl::MutexLock lock(&mu_);
-        if (!WaitForRequestLocked()) {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (!WaitForRequestLocked(lock)) {
           break;
         }
         while (!queue_.empty()) {
@@ -321,9 +343,12 @@ class ShardSender {
     }
     const int64_t n = builder_.samples();
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       unsent_samples_ -= n + malformed;
       queued_samples_ -= malformed;
+    }
+    if (malformed > 0) {
+      space_cv_.notify_all();
     }
     if (malformed > 0) {
       shared_->metrics.dropped_malformed->Increment(static_cast<double>(malformed));
@@ -337,9 +362,12 @@ class ShardSender {
     if (n > 0) {
       Send(builder_.Compress(), n, completed_max_ts);
     }
-    absl::MutexLock lock(&mu_);
-    queued_samples_ -= n;
-    queue_gauge_->Set(static_cast<double>(queued_samples_));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued_samples_ -= n;
+      queue_gauge_->Set(static_cast<double>(queued_samples_));
+    }
+    space_cv_.notify_all();
   }
 
   void Send(std::string_view body, int64_t samples, int64_t completed_max_ts) {
@@ -398,8 +426,9 @@ class ShardSender {
                    {"delay", absl::FormatDuration(decision.delay)},
                    {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
       }
-      absl::MutexLock lock(&mu_);
-      if (mu_.AwaitWithDeadline(absl::Condition(&abort_), absl::Now() + decision.delay)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (work_cv_.wait_for(lock, ToChrono(decision.delay), [this] { return abort_; })) {
+        lock.unlock();
         DropForShutdown(samples);
         return;
       }
@@ -429,15 +458,18 @@ class ShardSender {
   HttpPoster* poster_ = nullptr;
   std::atomic<bool> cancel_{false};  // Set by Abort; read by the poster during a request.
 
-  // Lock order: mu_ is a leaf (nothing else is locked while holding it).
-  mutable absl::Mutex mu_;
-  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);    // Handed over, not yet seen by the thread.
-  int64_t queued_samples_ ABSL_GUARDED_BY(mu_) = 0;  // Accepted, not yet sent or dropped.
-  int64_t unsent_samples_ ABSL_GUARDED_BY(mu_) = 0;  // Accepted, not yet in a request.
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
-  bool abort_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // No more sending; Enqueue drops.
+  // mu_ covers the fields below it up to pending_. Lock order: mu_ is a leaf (nothing else is
+  // locked while holding it, except the metrics' own internal locks).
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;   // To the sender: new work, drain, abort.
+  std::condition_variable space_cv_;  // To producers and Shutdown: room freed, finished.
+  std::deque<Queued> queue_;          // Handed over, not yet seen by the thread.
+  int64_t queued_samples_ = 0;        // Accepted, not yet sent or dropped.
+  int64_t unsent_samples_ = 0;        // Accepted, not yet in a request.
+  bool started_ = false;
+  bool draining_ = false;
+  bool abort_ = false;
+  bool finished_ = false;  // No more sending; Enqueue drops.
 
   // Sender thread only (OldestArrivalLocked reads pending_ from that thread too).
   std::deque<Queued> pending_;
@@ -483,7 +515,7 @@ RemoteWriteExporter::RemoteWriteExporter(Settings settings) : poster_(std::move(
 RemoteWriteExporter::~RemoteWriteExporter() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status RemoteWriteExporter::Start() {
-  absl::MutexLock lock(&lifecycle_mu_);
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (state_ != State::kNew) {
     return absl::FailedPreconditionError("remote-write exporter already started or shut down");
   }
@@ -504,12 +536,12 @@ absl::Status RemoteWriteExporter::Start() {
 }
 
 void RemoteWriteExporter::Shutdown(absl::Duration deadline) {
-  absl::MutexLock lock(&lifecycle_mu_);
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (state_ == State::kStopped) {
     return;
   }
   state_ = State::kStopped;
-  const absl::Time until = absl::Now() + deadline;
+  const internal::Clock::time_point until = internal::Clock::now() + internal::ToChrono(deadline);
   for (auto& shard : shards_) {
     shard->BeginDrain();
   }

@@ -5,12 +5,11 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/config/config.h"
 #include "collector/model/series_batch.h"
@@ -78,8 +77,8 @@ class RemoteWriteExporter {
   std::vector<std::unique_ptr<internal::ShardSender>> shards_;
   std::shared_ptr<HttpPoster> poster_;
 
-  absl::Mutex lifecycle_mu_;  // Serializes Start and Shutdown.
-  State state_ ABSL_GUARDED_BY(lifecycle_mu_) = State::kNew;
+  std::mutex lifecycle_mu_;  // Serializes Start and Shutdown; covers state_.
+  State state_ = State::kNew;
 };
 
 }  // namespace tender::remote_write

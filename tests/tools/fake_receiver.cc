@@ -126,21 +126,21 @@ std::string FakeRemoteWriteReceiver::url() const {
 }
 
 void FakeRemoteWriteReceiver::ScriptResponses(std::vector<ReceiverResponse> responses) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& r : responses) {
     script_.push_back(std::move(r));
   }
 }
 
 void FakeRemoteWriteReceiver::SetResponder(Responder responder) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   responder_ = std::move(responder);
 }
 
 ReceiverResponse FakeRemoteWriteReceiver::NextResponse(const ReceivedRequest& request) {
   Responder responder;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!script_.empty()) {
       ReceiverResponse next = std::move(script_.front());
       script_.pop_front();
@@ -195,7 +195,7 @@ ReceiverResponse FakeRemoteWriteReceiver::Handle(ReceivedRequest request, const 
   }
   request.status = response.status;
 
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& p : problems) {
     violations_.push_back(std::move(p));
   }
@@ -214,49 +214,50 @@ ReceiverResponse FakeRemoteWriteReceiver::Handle(ReceivedRequest request, const 
     accepted_samples_ += samples.size();
   }
   requests_.push_back(std::move(request));
+  changed_.notify_all();
   return response;
 }
 
 std::map<std::string, std::vector<ReceivedSample>> FakeRemoteWriteReceiver::series() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return series_;
 }
 
 std::vector<ReceivedRequest> FakeRemoteWriteReceiver::requests() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return requests_;
 }
 
 size_t FakeRemoteWriteReceiver::request_count() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return requests_.size();
 }
 
 size_t FakeRemoteWriteReceiver::accepted_samples() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return accepted_samples_;
 }
 
 std::vector<std::string> FakeRemoteWriteReceiver::violations() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return violations_;
 }
 
 size_t FakeRemoteWriteReceiver::order_violations() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return order_violations_;
 }
 
 bool FakeRemoteWriteReceiver::WaitForAcceptedSamples(size_t n, absl::Duration timeout) const {
-  auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return accepted_samples_ >= n; };
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                           [this, n] { return accepted_samples_ >= n; });
 }
 
 bool FakeRemoteWriteReceiver::WaitForRequests(size_t n, absl::Duration timeout) const {
-  auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return requests_.size() >= n; };
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  std::unique_lock<std::mutex> lock(mu_);
+  return changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                           [this, n] { return requests_.size() >= n; });
 }
 
 }  // namespace tender::test_tools

@@ -3,14 +3,15 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/tools/fake_receiver.h"
 #include "tests/unit/remote_write/batch_util.h"
@@ -25,6 +26,27 @@ using test_tools::ReceiverResponse;
 using testing_util::AppendSample;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
+
+// A one-shot event on std primitives (absl::Notification is opaque to ThreadSanitizer here).
+class Event {
+ public:
+  void Notify() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      set_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool WaitFor(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return set_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool set_ = false;
+};
 
 // Value of a counter/gauge (or a histogram's count) with exactly these extra labels besides
 // remote_name="test"; 0 when absent.
@@ -306,10 +328,10 @@ TEST_F(ExporterTest, KeepsPerTargetOrderAcrossShardsWhileReceiverFailsRandomly) 
   constexpr int kScrapes = 15;
   constexpr int kSeries = 12;
   constexpr int kProducers = 4;
-  absl::Mutex rng_mu;
+  std::mutex rng_mu;
   std::mt19937 rng(12345);
   receiver_.SetResponder([&](const ReceivedRequest&) {
-    absl::MutexLock lock(&rng_mu);
+    std::lock_guard<std::mutex> lock(rng_mu);
     ReceiverResponse r;
     const int roll = static_cast<int>(rng() % 100);
     if (roll < 4) {
@@ -427,13 +449,13 @@ TEST_F(ExporterTest, BadUrlFailsStart) {
 }
 
 TEST_F(ExporterTest, ConsumeBlocksWhileShardIsOverCapacity) {
-  absl::Notification first_request_arrived;
-  absl::Notification release;
+  Event first_request_arrived;
+  Event release;
   std::atomic<int> seen{0};
   receiver_.SetResponder([&](const ReceivedRequest&) {
     if (seen.fetch_add(1) == 0) {
       first_request_arrived.Notify();
-      release.WaitForNotificationWithTimeout(kWait);
+      release.WaitFor(kWait);
     }
     return ReceiverResponse{};
   });
@@ -443,18 +465,18 @@ TEST_F(ExporterTest, ConsumeBlocksWhileShardIsOverCapacity) {
   auto exporter = Make(c);
   ASSERT_TRUE(exporter->Start().ok());
   exporter->Consume(Scrape(0, 10, 1000));  // Fills the shard; its request hangs.
-  ASSERT_TRUE(first_request_arrived.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(first_request_arrived.WaitFor(kWait));
 
-  absl::Notification consumed;
+  Event consumed;
   std::thread producer([&] {
     exporter->Consume(Scrape(0, 10, 2000));
     consumed.Notify();
   });
   // Negative check: the producer must still be blocked after a generous grace period.
-  EXPECT_FALSE(consumed.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
+  EXPECT_FALSE(consumed.WaitFor(absl::Milliseconds(100)));
   EXPECT_EQ(Metric(registry_, "tender_remote_write_queue_samples", {{"shard", "0"}}), 10);
   release.Notify();
-  EXPECT_TRUE(consumed.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(consumed.WaitFor(kWait));
   producer.join();
   ASSERT_TRUE(receiver_.WaitForAcceptedSamples(20, kWait));
   exporter->Shutdown(absl::Seconds(5));
