@@ -202,6 +202,20 @@ TEST_F(CurlPosterTest, NetworkErrorsTimeoutsAndCancelHaveNoStatus) {
   }
 }
 
+TEST_F(CurlPosterTest, TlsAgainstPlainServerFailsWithoutStatus) {
+  // server_name rewrites the URL host and maps it back with CONNECT_TO; the handshake with a
+  // plain-HTTP server then fails as a network error (retryable), never as a crash.
+  config_.url = absl::StrCat("https://127.0.0.1:", receiver_.port(), "/api/v1/write");
+  config_.http.tls_config.server_name = "receiver.example";
+  config_.http.tls_config.insecure_skip_verify = true;
+  auto poster = MakePoster();
+  ASSERT_NE(poster, nullptr);
+  const PostResponse r = Post(*poster);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_EQ(receiver_.request_count(), 0u);
+}
+
 TEST_F(CurlPosterTest, RejectsNonHttpUrls) {
   for (const std::string url : {"ftp://127.0.0.1/x", "not a url", "file:///etc/passwd"}) {
     SCOPED_TRACE(url);
