@@ -256,7 +256,49 @@ int RunCollector(const Flags& flags) {
   ms.user_agent = user_agent;
   scrape::ScrapeManager manager(ms);
 
+  // Gauges sampled from the ring and the scrape state whenever /metrics is collected.
+  auto& ring_depth = prometheus::BuildGauge()
+                         .Name("tender_ring_depth")
+                         .Help("Batches waiting in the ingest ring, per shard.")
+                         .Register(*registry);
+  std::vector<prometheus::Gauge*> depth_gauges;
+  for (size_t i = 0; i < shards; ++i) {
+    depth_gauges.push_back(&ring_depth.Add({{"shard", std::to_string(i)}}));
+  }
+  auto& ring_full = prometheus::BuildGauge()
+                        .Name("tender_ring_full_events")
+                        .Help("Times a producer found its ring shard full (cumulative).")
+                        .Register(*registry)
+                        .Add({});
+  auto& ring_timeouts = prometheus::BuildGauge()
+                            .Name("tender_ring_push_timeouts")
+                            .Help("Pushes that failed after waiting for a full shard (cumulative).")
+                            .Register(*registry)
+                            .Add({});
+  auto& state_bytes = prometheus::BuildGauge()
+                          .Name("tender_scrape_series_state_bytes")
+                          .Help("Bytes of per-target series state (hashes, stored expositions).")
+                          .Register(*registry)
+                          .Add({});
+  auto& active_series = prometheus::BuildGauge()
+                            .Name("tender_scrape_active_series")
+                            .Help("Series seen in the last scrape of every target.")
+                            .Register(*registry)
+                            .Add({});
+
   server::AdminServer::Settings ss;
+  ss.before_collect = [&] {
+    for (size_t i = 0; i < shards; ++i) {
+      depth_gauges[i]->Set(static_cast<double>(ring.Depth(i)));
+    }
+    ring_full.Set(static_cast<double>(ring.full_events()));
+    ring_timeouts.Set(static_cast<double>(ring.push_timeouts()));
+    size_t bytes = 0;
+    size_t series = 0;
+    manager.StateSize(&bytes, &series);
+    state_bytes.Set(static_cast<double>(bytes));
+    active_series.Set(static_cast<double>(series));
+  };
   ss.listen_address = flags.listen_address;
   ss.registry = registry;
   ss.targets = [&manager] { return manager.Snapshot(); };

@@ -42,11 +42,14 @@ absl::Status AdminServer::Start() {
   }
   http_ = std::make_unique<httplib::Server>();
   auto registry = settings_.registry;
-  http_->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
-    prometheus::TextSerializer serializer;
-    res.set_content(serializer.Serialize(registry->Collect()),
-                    "text/plain; version=0.0.4; charset=utf-8");
-  });
+  auto before_collect = settings_.before_collect;
+  http_->Get("/metrics",
+             [registry, before_collect](const httplib::Request&, httplib::Response& res) {
+               if (before_collect) before_collect();
+               prometheus::TextSerializer serializer;
+               res.set_content(serializer.Serialize(registry->Collect()),
+                               "text/plain; version=0.0.4; charset=utf-8");
+             });
   http_->Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("tender is Healthy.\n", "text/plain");
   });

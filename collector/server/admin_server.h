@@ -29,6 +29,8 @@ class AdminServer {
     std::shared_ptr<prometheus::Registry> registry;
     // Returns the targets to show; may be empty before start-up completes.
     std::function<std::vector<scrape::TargetStatus>()> targets;
+    // Runs before each /metrics collection, to refresh gauges sampled from other components.
+    std::function<void()> before_collect;
   };
 
   explicit AdminServer(Settings settings);
