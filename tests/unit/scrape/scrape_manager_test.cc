@@ -1,0 +1,172 @@
+#include "collector/scrape/scrape_manager.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "collector/model/protowire.h"
+#include "exporters/proto/remote.pb.h"
+
+namespace tender::scrape {
+namespace {
+
+TEST(ScheduleTest, FirstScrapeTimeIsOnTheTargetsGrid) {
+  const absl::Duration iv = absl::Seconds(15);
+  const absl::Time now = absl::FromUnixMillis(1700000000123);
+  for (uint64_t hash : {0ULL, 1ULL, 123456789ULL, ~0ULL}) {
+    SCOPED_TRACE(hash);
+    const absl::Time t = FirstScrapeTime(now, iv, hash);
+    EXPECT_GE(t, now);
+    EXPECT_LT(t - now, iv);
+    // The offset within the interval depends only on the hash.
+    const int64_t offset = absl::ToUnixNanos(t) % absl::ToInt64Nanoseconds(iv);
+    EXPECT_EQ(static_cast<uint64_t>(offset),
+              hash % static_cast<uint64_t>(absl::ToInt64Nanoseconds(iv)));
+    // Later starts land on the same grid.
+    const absl::Time later = FirstScrapeTime(now + absl::Seconds(40), iv, hash);
+    EXPECT_GE(later, now + absl::Seconds(40));
+    EXPECT_LT(later - (now + absl::Seconds(40)), iv);
+    EXPECT_EQ(absl::ToInt64Nanoseconds(later - t) % absl::ToInt64Nanoseconds(iv), 0);
+  }
+  // Different targets spread over the interval.
+  EXPECT_NE(FirstScrapeTime(now, iv, 1), FirstScrapeTime(now, iv, 1ULL << 40));
+}
+
+TEST(ScheduleTest, TimeoutHeaderInShortestForm) {
+  EXPECT_EQ(FormatSecondsShortest(absl::Seconds(10)), "10");
+  EXPECT_EQ(FormatSecondsShortest(absl::Milliseconds(500)), "0.5");
+  EXPECT_EQ(FormatSecondsShortest(absl::Milliseconds(2250)), "2.25");
+}
+
+class ScrapeManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+      const int now = ++concurrent_;
+      int seen = max_concurrent_.load();
+      while (now > seen && !max_concurrent_.compare_exchange_weak(seen, now)) {
+      }
+      accept_ = req.get_header_value("Accept");
+      timeout_header_ = req.get_header_value("X-Prometheus-Scrape-Timeout-Seconds");
+      ++requests_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
+      --concurrent_;
+      res.set_content("m{a=\"1\"} 1\n", "text/plain; version=0.0.4");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  void TearDown() override {
+    server_.stop();
+    thread_.join();
+  }
+
+  std::shared_ptr<const Target> MakeTarget(absl::Duration interval, absl::Duration timeout) {
+    auto cfg = std::make_shared<config::ScrapeConfig>();
+    cfg->job_name = "j";
+    auto t = std::make_shared<Target>();
+    t->job = "j";
+    t->url = "http://127.0.0.1:" + std::to_string(port_) + "/metrics";
+    t->labels = {{"instance", "x"}, {"job", "j"}};
+    t->config = cfg;
+    t->interval = interval;
+    t->timeout = timeout;
+    t->hash = TargetHash(t->job, t->labels);
+    return t;
+  }
+
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> concurrent_{0};
+  std::atomic<int> max_concurrent_{0};
+  std::atomic<int> requests_{0};
+  std::atomic<int> delay_ms_{0};
+  std::string accept_, timeout_header_;
+};
+
+// Pops batches until `pred` holds on the decoded series names seen so far or time runs out.
+bool DrainUntil(BatchRing& ring, std::vector<std::pair<std::string, uint64_t>>& seen,
+                const std::function<bool()>& pred, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    model::SeriesBatch b;
+    if (ring.Pop(0, &b, absl::Milliseconds(50))) {
+      tender::prompb::WriteRequest req;
+      EXPECT_TRUE(req.ParseFromString(b.data));
+      for (const auto& ts : req.timeseries()) {
+        seen.emplace_back(ts.labels(0).value(), protowire::DoubleBits(ts.samples(0).value()));
+      }
+    }
+    if (pred()) return true;
+  }
+  return false;
+}
+
+TEST_F(ScrapeManagerTest, ScrapesNeverOverlapAndRemovedTargetsGoStale) {
+  BatchRing ring(1, 64);
+  ScrapeManager::Settings s;
+  s.ring = &ring;
+  s.workers = 2;
+  ScrapeManager manager(s);
+  ASSERT_TRUE(manager.Start().ok());
+  delay_ms_ = 250;  // Longer than the interval: ticks must be skipped, not overlapped.
+  manager.ApplyTargets({MakeTarget(absl::Milliseconds(50), absl::Seconds(1))});
+  std::vector<std::pair<std::string, uint64_t>> seen;
+  auto count = [&](const std::string& name) {
+    int n = 0;
+    for (const auto& [k, v] : seen) n += k == name;
+    return n;
+  };
+  ASSERT_TRUE(DrainUntil(
+      ring, seen, [&] { return count("up") >= 3; }, absl::Seconds(10)));
+  EXPECT_EQ(max_concurrent_.load(), 1);
+  EXPECT_EQ(timeout_header_, "1");
+  EXPECT_NE(accept_.find("application/openmetrics-text;version=1.0.0"), std::string::npos);
+  EXPECT_EQ(manager.Snapshot().size(), 1u);
+  EXPECT_EQ(manager.Snapshot()[0].health, "up");
+
+  // The target goes away: its series and report series get stale markers.
+  manager.ApplyTargets({});
+  auto stale = [&](const std::string& name) {
+    for (const auto& [k, v] : seen) {
+      if (k == name && v == model::kStaleNaNBits) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(DrainUntil(
+      ring, seen, [&] { return stale("m") && stale("up"); }, absl::Seconds(10)));
+  EXPECT_TRUE(manager.Snapshot().empty());
+  manager.Shutdown();
+  manager.Shutdown();
+}
+
+TEST_F(ScrapeManagerTest, UnreachableTargetIsDown) {
+  BatchRing ring(1, 64);
+  ScrapeManager::Settings s;
+  s.ring = &ring;
+  ScrapeManager manager(s);
+  ASSERT_TRUE(manager.Start().ok());
+  auto t = std::make_shared<Target>(*MakeTarget(absl::Milliseconds(50), absl::Seconds(1)));
+  t->url = "http://127.0.0.1:1/metrics";
+  t->hash ^= 1;
+  manager.ApplyTargets({t});
+  std::vector<std::pair<std::string, uint64_t>> seen;
+  ASSERT_TRUE(DrainUntil(
+      ring, seen,
+      [&] {
+        for (const auto& [k, v] : seen) {
+          if (k == "up" && v == protowire::DoubleBits(0.0)) return true;
+        }
+        return false;
+      },
+      absl::Seconds(10)));
+  EXPECT_EQ(manager.Snapshot()[0].health, "down");
+  EXPECT_FALSE(manager.Snapshot()[0].last_error.empty());
+}
+
+}  // namespace
+}  // namespace tender::scrape
