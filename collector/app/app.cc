@@ -1,5 +1,6 @@
 #include "collector/app/app.h"
 
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <pthread.h>
@@ -164,7 +165,7 @@ class Pump {
         }
         if (!exporters_.empty()) exporters_.back()->Consume(std::move(batch));
         batch = model::SeriesBatch{};
-      } else if (ring_->closed() && ring_->Depth(shard_) == 0) {
+      } else if (ring_->IsDrained(shard_)) {
         return;
       }
     }
@@ -265,14 +266,14 @@ int RunCollector(const Flags& flags) {
   for (size_t i = 0; i < shards; ++i) {
     depth_gauges.push_back(&ring_depth.Add({{"shard", std::to_string(i)}}));
   }
-  auto& ring_full = prometheus::BuildGauge()
-                        .Name("tender_ring_full_events")
-                        .Help("Times a producer found its ring shard full (cumulative).")
+  auto& ring_full = prometheus::BuildCounter()
+                        .Name("tender_ring_full_events_total")
+                        .Help("Times a producer found its ring shard full.")
                         .Register(*registry)
                         .Add({});
-  auto& ring_timeouts = prometheus::BuildGauge()
-                            .Name("tender_ring_push_timeouts")
-                            .Help("Pushes that failed after waiting for a full shard (cumulative).")
+  auto& ring_timeouts = prometheus::BuildCounter()
+                            .Name("tender_ring_push_timeouts_total")
+                            .Help("Pushes that failed after waiting for a full shard.")
                             .Register(*registry)
                             .Add({});
   auto& state_bytes = prometheus::BuildGauge()
@@ -291,8 +292,9 @@ int RunCollector(const Flags& flags) {
     for (size_t i = 0; i < shards; ++i) {
       depth_gauges[i]->Set(static_cast<double>(ring.Depth(i)));
     }
-    ring_full.Set(static_cast<double>(ring.full_events()));
-    ring_timeouts.Set(static_cast<double>(ring.push_timeouts()));
+    // The ring counts with plain atomics; the counters catch up with it here.
+    ring_full.Increment(static_cast<double>(ring.full_events()) - ring_full.Value());
+    ring_timeouts.Increment(static_cast<double>(ring.push_timeouts()) - ring_timeouts.Value());
     size_t bytes = 0;
     size_t series = 0;
     manager.StateSize(&bytes, &series);
