@@ -12,6 +12,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -288,7 +289,9 @@ int RunCollector(const Flags& flags) {
                             .Add({});
 
   server::AdminServer::Settings ss;
+  std::mutex collect_mu;  // /metrics requests may run concurrently; the deltas below must not.
   ss.before_collect = [&] {
+    std::lock_guard<std::mutex> lock(collect_mu);
     for (size_t i = 0; i < shards; ++i) {
       depth_gauges[i]->Set(static_cast<double>(ring.Depth(i)));
     }
