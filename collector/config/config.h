@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/model/labels.h"
+#include "collector/relabel/rule_config.h"
 
 namespace tender::config {
 
@@ -60,6 +61,18 @@ struct StaticConfig {
   friend bool operator==(const StaticConfig&, const StaticConfig&) = default;
 };
 
+// `file_sd_configs` entry: target-group files (JSON or YAML) re-read every refresh_interval
+// and when they change.
+struct FileSdConfig {
+  // Paths or globs; `*` only in the last path element, names ending in .json, .yml or .yaml
+  // (any case, as Prometheus). Relative paths are resolved against the directory of the
+  // config file that names them.
+  std::vector<std::string> files;
+  absl::Duration refresh_interval = absl::Minutes(5);
+
+  friend bool operator==(const FileSdConfig&, const FileSdConfig&) = default;
+};
+
 struct ScrapeConfig {
   std::string job_name;
   absl::Duration scrape_interval;  // Defaults to global.scrape_interval.
@@ -74,8 +87,24 @@ struct ScrapeConfig {
   bool enable_compression = true;
   HttpClientConfig http;
   std::vector<StaticConfig> static_configs;
-  // 0 = no limit. Applies to the decompressed body.
+  std::vector<FileSdConfig> file_sd_configs;
+  // Target relabeling (before the scrape) and metric relabeling (after parsing), validated
+  // as Prometheus's relabel.Config.Validate does; regexes compile under RE2.
+  std::vector<relabel::RuleConfig> relabel_configs;
+  std::vector<relabel::RuleConfig> metric_relabel_configs;
+  // Limits; 0 = none. A job that leaves one unset (or 0) inherits the global value, as in
+  // Prometheus, so a job cannot lift a global limit. body_size_limit applies to the
+  // decompressed body; the label limits count after metric relabeling; sample_limit fails the
+  // scrape when exceeded; target_limit fails every target of the job after target relabeling.
   int64_t body_size_limit = 0;
+  int64_t sample_limit = 0;
+  int64_t label_limit = 0;
+  int64_t label_name_length_limit = 0;
+  int64_t label_value_length_limit = 0;
+  int64_t target_limit = 0;
+  // Stale markers for series whose exposition carried explicit timestamps (Prometheus leaves
+  // them out unless this is true).
+  bool track_timestamps_staleness = false;
 
   friend bool operator==(const ScrapeConfig&, const ScrapeConfig&) = default;
 };
@@ -104,6 +133,7 @@ struct RemoteWriteConfig {
   std::map<std::string, std::string> headers;
   HttpClientConfig http;
   QueueConfig queue_config;
+  std::vector<relabel::RuleConfig> write_relabel_configs;
 
   friend bool operator==(const RemoteWriteConfig&, const RemoteWriteConfig&) = default;
 };
@@ -112,12 +142,21 @@ struct GlobalConfig {
   absl::Duration scrape_interval = absl::Minutes(1);
   absl::Duration scrape_timeout = absl::Seconds(10);
   model::Labels external_labels;  // Normalized.
+  // Defaults for the scrape-config limits of the same names (0 = none).
+  int64_t body_size_limit = 0;
+  int64_t sample_limit = 0;
+  int64_t label_limit = 0;
+  int64_t label_name_length_limit = 0;
+  int64_t label_value_length_limit = 0;
+  int64_t target_limit = 0;
 
   friend bool operator==(const GlobalConfig&, const GlobalConfig&) = default;
 };
 
 struct Config {
   GlobalConfig global;
+  // The jobs of the main file followed by those of the `scrape_config_files` it names (in
+  // glob order); job names are unique across all of them.
   std::vector<ScrapeConfig> scrape_configs;
   std::vector<RemoteWriteConfig> remote_write;
 
@@ -129,28 +168,37 @@ struct ConfigError {
   std::string path;  // YAML path, e.g. "scrape_configs[1].static_configs[0].targets[2]".
   int line = 0;      // 1-based line in the file; 0 when unknown.
   std::string message;
+  // The file the error is in when it is not the main config file (a `scrape_config_files`
+  // include); empty for the main file.
+  std::string file;
 
-  // "FILE:LINE: PATH: MESSAGE". The LINE part is left out when `line` is 0 and the PATH part
-  // when `path` is empty (e.g. "tender.yml: cannot read file: No such file or directory").
-  std::string ToString(const std::string& file) const;
+  // "FILE:LINE: PATH: MESSAGE", FILE being `file` when set, else `main_file`. The LINE part is
+  // left out when `line` is 0 and the PATH part when `path` is empty (e.g. "tender.yml: cannot
+  // read file: No such file or directory").
+  std::string ToString(const std::string& main_file) const;
 
   friend bool operator==(const ConfigError&, const ConfigError&) = default;
 };
 
 struct LoadResult {
-  std::optional<Config> config;       // Set only when `errors` is empty.
-  std::vector<ConfigError> errors;    // Every error found, ordered by line.
+  std::optional<Config> config;  // Set only when `errors` is empty.
+  // Every error found: the main file's ordered by line, then each included file's.
+  std::vector<ConfigError> errors;
   std::vector<std::string> warnings;  // Accepted but noteworthy (e.g. unused sections).
 };
 
 // Parses and validates YAML text (one document; an empty text is the all-defaults config).
 // Collects every error rather than stopping at the first: unknown keys, keys tender does not
 // support yet, wrong YAML types, invalid values and cross-field conflicts, each with its YAML
-// path and line. Never throws.
-LoadResult LoadConfigString(const std::string& yaml);
+// path and line. Relative paths in the config (file_sd_configs files, scrape_config_files
+// globs, and the files those include) are resolved against `base_dir`; an empty `base_dir`
+// leaves them relative to the working directory. `scrape_config_files` are read here (errors
+// in them carry ConfigError::file). Never throws.
+LoadResult LoadConfigString(const std::string& yaml, const std::string& base_dir = "");
 
-// Reads and loads a file; a read error is reported as one ConfigError with line 0 and an
-// empty path. Never throws.
+// Reads and loads a file, resolving relative paths against the file's directory (as
+// Prometheus does); a read error is reported as one ConfigError with line 0 and an empty path.
+// Never throws.
 LoadResult LoadConfigFile(const std::string& path);
 
 // The config used without --config.file: global scrape_interval 15s, job "tender" scraping

@@ -1,6 +1,8 @@
 // LoadConfigString / LoadConfigFile: YAML -> typed Config, with Prometheus defaults and
 // validation rules, collecting every error with its YAML path and line.
 
+#include <glob.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -20,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "collector/config/config.h"
+#include "collector/config/relabel_reader.h"
 #include "collector/config/yaml_reader.h"
 #include "collector/model/absl_compat.h"
 #include "yaml-cpp/yaml.h"
@@ -157,16 +160,109 @@ absl::Status ValidateHttpUrl(std::string_view url) {
   return absl::OkStatus();
 }
 
-// Loads one config document. One instance per load.
+// `path` resolved against `dir` (unchanged when absolute or when `dir` is empty).
+std::string JoinDir(std::string_view dir, std::string_view path) {
+  if (dir.empty() || path.empty() || path[0] == '/') {
+    return std::string(path);
+  }
+  return absl::StrCat(ToAbsl(dir), dir.back() == '/' ? "" : "/", ToAbsl(path));
+}
+
+// The directory part of a file path: "a/b.yml" -> "a", "/b.yml" -> "/", "b.yml" -> "".
+std::string DirOf(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) {
+    return "";
+  }
+  return std::string(path.substr(0, slash == 0 ? 1 : slash));
+}
+
+// Prometheus's patRulePath, ^[^*]*(\*[^/]*)?$: a `*` only in the last path element.
+bool StarOnlyInLastElement(std::string_view pattern) {
+  const size_t star = pattern.find('*');
+  return star == std::string_view::npos || pattern.find('/', star) == std::string_view::npos;
+}
+
+// Prometheus's patFileSDName: ^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$.
+bool IsValidFileSdPath(std::string_view path) {
+  if (!StarOnlyInLastElement(path)) {
+    return false;
+  }
+  for (std::string_view ext : {".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"}) {
+    if (path.size() >= ext.size() && path.substr(path.size() - ext.size()) == ext) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Where a job name was first seen, for duplicate errors across included files.
+struct JobSite {
+  std::string file;  // Empty for the main config file.
+  int line = 0;
+};
+using JobSites = absl::flat_hash_map<std::string, JobSite>;
+
+// Reads a whole file; false with `*error` set when it cannot.
+bool ReadWholeFile(const std::string& path, std::string* out, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = absl::StrCat("cannot read file: ", std::strerror(errno));
+    return false;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    *error = "cannot read file: read error";
+    return false;
+  }
+  *out = buffer.str();
+  return true;
+}
+
+// Parses `yaml` and runs `load` on the root, turning yaml-cpp exceptions into errors.
+template <typename LoadFn>
+void ParseAndLoad(const std::string& yaml, Diagnostics* diag, LoadFn load) {
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    load(root);
+  } catch (const YAML::ParserException& e) {
+    diag->Error(e.mark.line >= 0 ? e.mark.line + 1 : 0, "", absl::StrCat("invalid YAML: ", e.msg));
+  } catch (const std::exception& e) {
+    // yaml-cpp may throw on node access for malformed documents; never let it escape.
+    diag->Error(0, "", absl::StrCat("invalid config: ", e.what()));
+  }
+}
+
+// Loads one config document (the main file, or one `scrape_config_files` include). One
+// instance per file.
 class Loader {
  public:
-  explicit Loader(Diagnostics* diag) : diag_(diag) {}
+  // `base_dir` resolves relative paths; `file` is empty for the main file, else the included
+  // file's path (for messages); `jobs` is shared by the main file and its includes.
+  Loader(Diagnostics* diag, std::string base_dir, std::string file, JobSites* jobs)
+      : diag_(diag), base_dir_(std::move(base_dir)), file_(std::move(file)), jobs_(jobs) {}
 
+  // The main document.
   Config Load(const YAML::Node& root);
+  // An included document (only `scrape_configs:`), whose jobs inherit `global`.
+  void LoadIncluded(const YAML::Node& root, const GlobalConfig& global, bool global_ok,
+                    std::vector<ScrapeConfig>* out);
+
+  // Errors found in included files, with ConfigError::file set.
+  std::vector<ConfigError> TakeIncludedErrors() { return std::move(included_errors_); }
 
  private:
   void LoadGlobal(const Field& field, GlobalConfig* global);
+  // Reads and checks the `scrape_config_files` patterns; returns them with their lines.
+  std::vector<std::pair<std::string, int>> LoadScrapeConfigFiles(const Field& field);
+  // Expands each pattern and loads the files it matches, appending their jobs to `out`.
+  void LoadIncludedFiles(const std::vector<std::pair<std::string, int>>& patterns,
+                         std::vector<ScrapeConfig>* out);
   void LoadScrapeConfigs(const Field& field, std::vector<ScrapeConfig>* out);
+  void LoadFileSdConfigs(const Field& field, std::vector<FileSdConfig>* out);
+  // A limit: an integer >= 0.
+  void ReadLimit(const Field* field, int64_t* out);
   // `*job_name_at` gets the path and line of job_name when it is present.
   void LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
                         std::optional<std::pair<std::string, int>>* job_name_at);
@@ -183,6 +279,10 @@ class Loader {
   bool ReadPositiveDuration(const Field* field, absl::Duration* out);
 
   Diagnostics* diag_;
+  const std::string base_dir_;
+  const std::string file_;
+  JobSites* jobs_;
+  std::vector<ConfigError> included_errors_;
   // Global interval/timeout are only compared against job values when they parsed cleanly.
   bool global_ok_ = true;
   GlobalConfig global_;
@@ -202,6 +302,10 @@ Config Loader::Load(const YAML::Node& root) {
   if (const Field* f = top.Take("scrape_configs")) {
     LoadScrapeConfigs(*f, &config.scrape_configs);
   }
+  std::vector<std::pair<std::string, int>> include_patterns;
+  if (const Field* f = top.Take("scrape_config_files")) {
+    include_patterns = LoadScrapeConfigFiles(*f);
+  }
   if (const Field* f = top.Take("remote_write")) {
     LoadRemoteWrites(*f, &config.remote_write);
   }
@@ -217,9 +321,91 @@ Config Loader::Load(const YAML::Node& root) {
         ": tender is an agent; it does not evaluate rules, send alerts, read remotely or "
         "store samples locally"));
   }
-  top.Finish(Concat({"global", "scrape_configs", "remote_write"}, kUnusedSections),
-             {"runtime", "scrape_config_files", "tracing", "otlp"});
+  top.Finish(
+      Concat({"global", "scrape_configs", "scrape_config_files", "remote_write"}, kUnusedSections),
+      {"runtime", "tracing", "otlp"});
+  LoadIncludedFiles(include_patterns, &config.scrape_configs);
   return config;
+}
+
+void Loader::LoadIncluded(const YAML::Node& root, const GlobalConfig& global, bool global_ok,
+                          std::vector<ScrapeConfig>* out) {
+  global_ = global;
+  global_ok_ = global_ok;
+  const Field root_field{root, "", internal::LineOf(root)};
+  MapReader top(root_field, diag_);
+  if (!top.ok()) {
+    return;
+  }
+  if (const Field* f = top.Take("scrape_configs")) {
+    LoadScrapeConfigs(*f, out);
+  }
+  top.Finish({"scrape_configs"}, {});
+}
+
+std::vector<std::pair<std::string, int>> Loader::LoadScrapeConfigFiles(const Field& field) {
+  std::vector<std::pair<std::string, int>> patterns;
+  if (field.IsNull()) {
+    return patterns;
+  }
+  if (!field.value.IsSequence()) {
+    diag_->Error(field.line, field.path,
+                 absl::StrCat("expected a list of file paths or globs, got ",
+                              internal::DescribeType(field.value)));
+    return patterns;
+  }
+  for (const Field& item : internal::SequenceItems(field, *diag_)) {
+    std::string pattern;
+    if (item.IsNull()) {
+      diag_->Error(item.line, item.path, "empty scrape config file path");
+    } else if (internal::ReadString(item, diag_, &pattern)) {
+      if (pattern.empty() || !StarOnlyInLastElement(pattern)) {
+        diag_->Error(item.line, item.path,
+                     absl::StrCat("invalid scrape config file path ", Quote(pattern),
+                                  " (a `*` may only appear in the last path element)"));
+      } else {
+        patterns.emplace_back(JoinDir(base_dir_, pattern), item.line);
+      }
+    }
+  }
+  return patterns;
+}
+
+void Loader::LoadIncludedFiles(const std::vector<std::pair<std::string, int>>& patterns,
+                               std::vector<ScrapeConfig>* out) {
+  for (const auto& [pattern, line] : patterns) {
+    glob_t matches{};
+    const int rc = ::glob(pattern.c_str(), 0, nullptr, &matches);
+    std::vector<std::string> files;
+    if (rc == 0) {
+      for (size_t i = 0; i < matches.gl_pathc; ++i) {
+        files.emplace_back(matches.gl_pathv[i]);  // glob sorts them, as Go's filepath.Glob.
+      }
+    }
+    globfree(&matches);
+    if (rc != 0 && rc != GLOB_NOMATCH) {
+      diag_->Error(line, "scrape_config_files",
+                   absl::StrCat("cannot expand ", Quote(pattern), ": glob failed"));
+      continue;
+    }
+    for (const std::string& file : files) {
+      std::string text;
+      std::string read_error;
+      if (!ReadWholeFile(file, &text, &read_error)) {
+        included_errors_.push_back(ConfigError{"", 0, read_error, file});
+        continue;
+      }
+      Diagnostics diag(text);
+      Loader loader(&diag, DirOf(file), file, jobs_);
+      ParseAndLoad(text, &diag, [&](const YAML::Node& root) {
+        loader.LoadIncluded(root, global_, global_ok_, out);
+      });
+      for (ConfigError& e : diag.TakeErrors()) {
+        e.file = file;
+        included_errors_.push_back(std::move(e));
+      }
+    }
+  }
 }
 
 void Loader::LoadGlobal(const Field& field, GlobalConfig* global) {
@@ -246,13 +432,22 @@ void Loader::LoadGlobal(const Field& field, GlobalConfig* global) {
     absl::Duration ignored;
     internal::ReadDuration(*f, diag_, &ignored);
   }
-  r.Finish(
-      {"scrape_interval", "scrape_timeout", "external_labels", "evaluation_interval"},
-      {"scrape_protocols", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
-       "body_size_limit", "sample_limit", "target_limit", "label_limit", "label_name_length_limit",
-       "label_value_length_limit", "keep_dropped_targets", "metric_name_validation_scheme",
-       "metric_name_escaping_scheme", "always_scrape_classic_histograms",
-       "convert_classic_histograms_to_nhcb", "scrape_native_histograms"});
+  // Defaults for the job limits (Prometheus >= 2.45).
+  if (const Field* f = r.Take("body_size_limit")) {
+    internal::ReadByteSize(*f, diag_, &global->body_size_limit);
+  }
+  ReadLimit(r.Take("sample_limit"), &global->sample_limit);
+  ReadLimit(r.Take("label_limit"), &global->label_limit);
+  ReadLimit(r.Take("label_name_length_limit"), &global->label_name_length_limit);
+  ReadLimit(r.Take("label_value_length_limit"), &global->label_value_length_limit);
+  ReadLimit(r.Take("target_limit"), &global->target_limit);
+  r.Finish({"scrape_interval", "scrape_timeout", "external_labels", "evaluation_interval",
+            "body_size_limit", "sample_limit", "label_limit", "label_name_length_limit",
+            "label_value_length_limit", "target_limit"},
+           {"scrape_protocols", "rule_query_offset", "query_log_file", "scrape_failure_log_file",
+            "keep_dropped_targets", "metric_name_validation_scheme", "metric_name_escaping_scheme",
+            "always_scrape_classic_histograms", "convert_classic_histograms_to_nhcb",
+            "scrape_native_histograms"});
   global_ok_ = interval_ok && timeout_ok;
   // Prometheus: an unset timeout is 10s, capped at the interval; a set one must not exceed it.
   if (timeout_value > absl::ZeroDuration()) {
@@ -279,18 +474,26 @@ void Loader::LoadScrapeConfigs(const Field& field, std::vector<ScrapeConfig>* ou
                               internal::DescribeType(field.value)));
     return;
   }
-  absl::flat_hash_map<std::string, int> job_lines;
   for (const Field& item : internal::SequenceItems(field, *diag_)) {
     ScrapeConfig sc;
     std::optional<std::pair<std::string, int>> job_name_at;
     LoadScrapeConfig(item, &sc, &job_name_at);
     if (job_name_at.has_value() && !sc.job_name.empty()) {
       const auto& [path, line] = *job_name_at;
-      auto [it, inserted] = job_lines.emplace(sc.job_name, line);
+      auto [it, inserted] = jobs_->emplace(sc.job_name, JobSite{file_, line});
       if (!inserted) {
+        const JobSite& first = it->second;
+        std::string where;
+        if (first.file == file_) {
+          where = absl::StrCat("first on line ", first.line);
+        } else if (first.file.empty()) {
+          where = absl::StrCat("first in the main config file, line ", first.line);
+        } else {
+          where = absl::StrCat("first in ", first.file, ", line ", first.line);
+        }
         diag_->Error(line, path,
                      absl::StrCat("found multiple scrape configs with job name ",
-                                  Quote(sc.job_name), " (first on line ", it->second, ")"));
+                                  Quote(sc.job_name), " (", where, ")"));
       }
     }
     out->push_back(std::move(sc));
@@ -374,11 +577,42 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
   if (const Field* f = r.Take("enable_compression")) {
     internal::ReadBool(*f, diag_, &sc->enable_compression);
   }
+  if (const Field* f = r.Take("track_timestamps_staleness")) {
+    internal::ReadBool(*f, diag_, &sc->track_timestamps_staleness);
+  }
   if (const Field* f = r.Take("body_size_limit")) {
     internal::ReadByteSize(*f, diag_, &sc->body_size_limit);
   }
+  ReadLimit(r.Take("sample_limit"), &sc->sample_limit);
+  ReadLimit(r.Take("label_limit"), &sc->label_limit);
+  ReadLimit(r.Take("label_name_length_limit"), &sc->label_name_length_limit);
+  ReadLimit(r.Take("label_value_length_limit"), &sc->label_value_length_limit);
+  ReadLimit(r.Take("target_limit"), &sc->target_limit);
+  // Prometheus: a job limit of 0 (unset) takes the global one.
+  for (auto [job_limit, global_limit] :
+       {std::pair<int64_t*, int64_t>{&sc->body_size_limit, global_.body_size_limit},
+        {&sc->sample_limit, global_.sample_limit},
+        {&sc->label_limit, global_.label_limit},
+        {&sc->label_name_length_limit, global_.label_name_length_limit},
+        {&sc->label_value_length_limit, global_.label_value_length_limit},
+        {&sc->target_limit, global_.target_limit}}) {
+    if (*job_limit == 0) {
+      *job_limit = global_limit;
+    }
+  }
   if (const Field* f = r.Take("static_configs")) {
     LoadStaticConfigs(*f, &sc->static_configs);
+  }
+  if (const Field* f = r.Take("file_sd_configs")) {
+    LoadFileSdConfigs(*f, &sc->file_sd_configs);
+  }
+  if (const Field* f = r.Take("relabel_configs")) {
+    internal::ReadRelabelRules(*f, "empty or null target relabeling rule in scrape config", diag_,
+                               &sc->relabel_configs);
+  }
+  if (const Field* f = r.Take("metric_relabel_configs")) {
+    internal::ReadRelabelRules(*f, "empty or null metric relabeling rule in scrape config", diag_,
+                               &sc->metric_relabel_configs);
   }
   LoadHttpClient(r, &sc->http);
 
@@ -390,33 +624,102 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
                    absl::StrCat(Quote(e.key), " service discovery is not supported yet"));
     }
   }
-  r.Finish(Concat({"job_name", "scrape_interval", "scrape_timeout", "metrics_path", "scheme",
-                   "params", "honor_labels", "honor_timestamps", "enable_compression",
-                   "body_size_limit", "static_configs"},
-                  kHttpKeys),
-           Concat({"relabel_configs",
-                   "metric_relabel_configs",
+  r.Finish(Concat({"job_name",
+                   "scrape_interval",
+                   "scrape_timeout",
+                   "metrics_path",
+                   "scheme",
+                   "params",
+                   "honor_labels",
+                   "honor_timestamps",
+                   "enable_compression",
+                   "track_timestamps_staleness",
+                   "body_size_limit",
                    "sample_limit",
-                   "target_limit",
                    "label_limit",
                    "label_name_length_limit",
                    "label_value_length_limit",
-                   "keep_dropped_targets",
-                   "scrape_protocols",
-                   "fallback_scrape_protocol",
-                   "scrape_classic_histograms",
-                   "always_scrape_classic_histograms",
-                   "scrape_native_histograms",
-                   "native_histogram_bucket_limit",
-                   "native_histogram_min_bucket_factor",
-                   "convert_classic_histograms_to_nhcb",
-                   "track_timestamps_staleness",
-                   "scrape_failure_log_file",
-                   "metric_name_validation_scheme",
-                   "metric_name_escaping_scheme",
+                   "target_limit",
+                   "static_configs",
                    "file_sd_configs",
-                   "kubernetes_sd_configs"},
+                   "relabel_configs",
+                   "metric_relabel_configs"},
+                  kHttpKeys),
+           Concat({"keep_dropped_targets", "scrape_protocols", "fallback_scrape_protocol",
+                   "scrape_classic_histograms", "always_scrape_classic_histograms",
+                   "scrape_native_histograms", "native_histogram_bucket_limit",
+                   "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
+                   "scrape_failure_log_file", "metric_name_validation_scheme",
+                   "metric_name_escaping_scheme", "kubernetes_sd_configs"},
                   kHttpNotSupported));
+}
+
+void Loader::ReadLimit(const Field* field, int64_t* out) {
+  if (field != nullptr) {
+    internal::ReadInt(*field, diag_, int64_t{0}, std::numeric_limits<int64_t>::max(), out);
+  }
+}
+
+void Loader::LoadFileSdConfigs(const Field& field, std::vector<FileSdConfig>* out) {
+  if (field.IsNull()) {
+    return;
+  }
+  if (!field.value.IsSequence()) {
+    diag_->Error(field.line, field.path,
+                 absl::StrCat("expected a list of {files, refresh_interval} entries, got ",
+                              internal::DescribeType(field.value)));
+    return;
+  }
+  for (const Field& item : internal::SequenceItems(field, *diag_)) {
+    if (item.IsNull()) {
+      diag_->Error(item.line, item.path, "empty file_sd_configs entry");
+      continue;
+    }
+    MapReader r(item, diag_);
+    if (!r.ok()) {
+      continue;
+    }
+    FileSdConfig sd;
+    const Field* files = r.Take("files");
+    bool files_ok = true;
+    if (files != nullptr && !files->IsNull()) {
+      if (!files->value.IsSequence()) {
+        diag_->Error(files->line, files->path,
+                     absl::StrCat("expected a list of file paths or globs, got ",
+                                  internal::DescribeType(files->value)));
+        files_ok = false;
+      } else {
+        for (const Field& f : internal::SequenceItems(*files, *diag_)) {
+          std::string path;
+          if (f.IsNull()) {
+            diag_->Error(f.line, f.path, "empty file path");
+            files_ok = false;
+          } else if (!internal::ReadString(f, diag_, &path)) {
+            files_ok = false;
+          } else if (!IsValidFileSdPath(path)) {
+            diag_->Error(f.line, f.path,
+                         absl::StrCat("path name ", Quote(path),
+                                      " is not valid for file discovery (a `*` only in the last "
+                                      "path element; the name must end in .json, .yml or "
+                                      ".yaml)"));
+            files_ok = false;
+          } else {
+            sd.files.push_back(JoinDir(base_dir_, path));
+          }
+        }
+      }
+    }
+    if (files_ok && sd.files.empty()) {
+      const int line = files != nullptr ? files->line : r.line();
+      diag_->Error(line, files != nullptr ? files->path : internal::ChildPath(r.path(), "files"),
+                   "file service discovery config must contain at least one path name");
+    }
+    if (const Field* f = r.Take("refresh_interval")) {
+      ReadPositiveDuration(f, &sd.refresh_interval);
+    }
+    r.Finish({"files", "refresh_interval"}, {});
+    out->push_back(std::move(sd));
+  }
 }
 
 void Loader::LoadParams(const Field& field, std::map<std::string, std::vector<std::string>>* out) {
@@ -698,12 +1001,17 @@ void Loader::LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* nam
   if (const Field* f = r.Take("queue_config")) {
     LoadQueueConfig(*f, &rw->queue_config);
   }
+  if (const Field* f = r.Take("write_relabel_configs")) {
+    internal::ReadRelabelRules(*f, "empty or null relabeling rule in remote write config", diag_,
+                               &rw->write_relabel_configs);
+  }
   LoadHttpClient(r, &rw->http);
-  r.Finish(Concat({"url", "name", "remote_timeout", "headers", "queue_config"}, kHttpKeys),
-           Concat({"write_relabel_configs", "send_exemplars", "send_native_histograms",
-                   "protobuf_message", "metadata_config", "sigv4", "azuread", "google_iam",
-                   "round_robin_dns"},
-                  kHttpNotSupported));
+  r.Finish(
+      Concat({"url", "name", "remote_timeout", "headers", "queue_config", "write_relabel_configs"},
+             kHttpKeys),
+      Concat({"send_exemplars", "send_native_histograms", "protobuf_message", "metadata_config",
+              "sigv4", "azuread", "google_iam", "round_robin_dns"},
+             kHttpNotSupported));
 }
 
 void Loader::LoadHeaders(const Field& field, std::map<std::string, std::string>* out) {
@@ -808,8 +1116,8 @@ void Loader::LoadQueueConfig(const Field& field, QueueConfig* queue) {
 
 }  // namespace
 
-std::string ConfigError::ToString(const std::string& file) const {
-  std::string out = file;
+std::string ConfigError::ToString(const std::string& main_file) const {
+  std::string out = file.empty() ? main_file : file;
   if (line > 0) {
     absl::StrAppend(&out, ":", line);
   }
@@ -821,21 +1129,17 @@ std::string ConfigError::ToString(const std::string& file) const {
   return out;
 }
 
-LoadResult LoadConfigString(const std::string& yaml) {
+LoadResult LoadConfigString(const std::string& yaml, const std::string& base_dir) {
   LoadResult result;
   Diagnostics diag(yaml);
   std::optional<Config> config;
-  try {
-    const YAML::Node root = YAML::Load(yaml);
-    Loader loader(&diag);
-    config = loader.Load(root);
-  } catch (const YAML::ParserException& e) {
-    diag.Error(e.mark.line >= 0 ? e.mark.line + 1 : 0, "", absl::StrCat("invalid YAML: ", e.msg));
-  } catch (const std::exception& e) {
-    // yaml-cpp may throw on node access for malformed documents; never let it escape.
-    diag.Error(0, "", absl::StrCat("invalid config: ", e.what()));
-  }
+  JobSites jobs;
+  Loader loader(&diag, base_dir, "", &jobs);
+  ParseAndLoad(yaml, &diag, [&](const YAML::Node& root) { config = loader.Load(root); });
   result.errors = diag.TakeErrors();
+  for (ConfigError& e : loader.TakeIncludedErrors()) {
+    result.errors.push_back(std::move(e));
+  }
   result.warnings = diag.TakeWarnings();
   if (result.errors.empty()) {
     result.config = std::move(config);
@@ -844,22 +1148,14 @@ LoadResult LoadConfigString(const std::string& yaml) {
 }
 
 LoadResult LoadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
+  std::string text;
+  std::string error;
+  if (!ReadWholeFile(path, &text, &error)) {
     LoadResult result;
-    result.errors.push_back(
-        ConfigError{"", 0, absl::StrCat("cannot read file: ", std::strerror(err))});
+    result.errors.push_back(ConfigError{"", 0, std::move(error)});
     return result;
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    LoadResult result;
-    result.errors.push_back(ConfigError{"", 0, "cannot read file: read error"});
-    return result;
-  }
-  return LoadConfigString(buffer.str());
+  return LoadConfigString(text, DirOf(path));
 }
 
 }  // namespace tender::config

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -58,6 +59,46 @@ void Labels(YAML::Emitter& out, std::string_view key, const model::Labels& label
     String(out, l.name, l.value);
   }
   out << YAML::EndMap;
+}
+
+void StringList(YAML::Emitter& out, std::string_view key, const std::vector<std::string>& values) {
+  Key(out, key);
+  out << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& v : values) {
+    out << YAML::DoubleQuoted << v;
+  }
+  out << YAML::EndSeq;
+}
+
+// Every field of every rule, so the effective rule is visible; defaults read back as defaults,
+// which Prometheus's per-action checks accept. An empty target_label or source_labels list and
+// a zero modulus are left out (labeldrop/labelkeep reject them even when empty).
+void RelabelRules(YAML::Emitter& out, std::string_view key,
+                  const std::vector<relabel::RuleConfig>& rules) {
+  if (rules.empty()) {
+    return;
+  }
+  Key(out, key);
+  out << YAML::Value << YAML::BeginSeq;
+  for (const relabel::RuleConfig& rule : rules) {
+    out << YAML::BeginMap;
+    if (!rule.source_labels.empty()) {
+      StringList(out, "source_labels", rule.source_labels);
+    }
+    String(out, "separator", rule.separator);
+    if (!rule.target_label.empty()) {
+      String(out, "target_label", rule.target_label);
+    }
+    String(out, "regex", rule.regex);
+    if (rule.modulus != 0) {
+      Key(out, "modulus");
+      out << YAML::Value << rule.modulus;
+    }
+    String(out, "replacement", rule.replacement);
+    String(out, "action", relabel::ActionName(rule.action));
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
 }
 
 // Replaces the password in "scheme://user:password@host/..." with <secret>.
@@ -150,8 +191,14 @@ void Scrape(YAML::Emitter& out, const ScrapeConfig& sc) {
   Bool(out, "honor_labels", sc.honor_labels);
   Bool(out, "honor_timestamps", sc.honor_timestamps);
   Bool(out, "enable_compression", sc.enable_compression);
+  Bool(out, "track_timestamps_staleness", sc.track_timestamps_staleness);
   Key(out, "body_size_limit");
   out << YAML::Value << FormatByteSize(sc.body_size_limit);
+  Int(out, "sample_limit", sc.sample_limit);
+  Int(out, "label_limit", sc.label_limit);
+  Int(out, "label_name_length_limit", sc.label_name_length_limit);
+  Int(out, "label_value_length_limit", sc.label_value_length_limit);
+  Int(out, "target_limit", sc.target_limit);
   HttpClient(out, sc.http);
   Key(out, "static_configs");
   out << YAML::Value << YAML::BeginSeq;
@@ -167,6 +214,19 @@ void Scrape(YAML::Emitter& out, const ScrapeConfig& sc) {
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+  if (!sc.file_sd_configs.empty()) {
+    Key(out, "file_sd_configs");
+    out << YAML::Value << YAML::BeginSeq;
+    for (const FileSdConfig& sd : sc.file_sd_configs) {
+      out << YAML::BeginMap;
+      StringList(out, "files", sd.files);
+      Duration(out, "refresh_interval", sd.refresh_interval);
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  RelabelRules(out, "relabel_configs", sc.relabel_configs);
+  RelabelRules(out, "metric_relabel_configs", sc.metric_relabel_configs);
   out << YAML::EndMap;
 }
 
@@ -197,6 +257,7 @@ void RemoteWrite(YAML::Emitter& out, const RemoteWriteConfig& rw) {
   Duration(out, "max_backoff", q.max_backoff);
   Bool(out, "retry_on_http_429", q.retry_on_http_429);
   out << YAML::EndMap;
+  RelabelRules(out, "write_relabel_configs", rw.write_relabel_configs);
   out << YAML::EndMap;
 }
 
@@ -210,6 +271,13 @@ std::string RedactedYaml(const Config& config) {
   Duration(out, "scrape_interval", config.global.scrape_interval);
   Duration(out, "scrape_timeout", config.global.scrape_timeout);
   Labels(out, "external_labels", config.global.external_labels);
+  Key(out, "body_size_limit");
+  out << YAML::Value << FormatByteSize(config.global.body_size_limit);
+  Int(out, "sample_limit", config.global.sample_limit);
+  Int(out, "label_limit", config.global.label_limit);
+  Int(out, "label_name_length_limit", config.global.label_name_length_limit);
+  Int(out, "label_value_length_limit", config.global.label_value_length_limit);
+  Int(out, "target_limit", config.global.target_limit);
   out << YAML::EndMap;
   Key(out, "scrape_configs");
   out << YAML::Value << YAML::BeginSeq;

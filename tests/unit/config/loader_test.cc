@@ -275,7 +275,8 @@ TEST(LoadConfigTest, InvalidConfigsReportPathLineAndMessage) {
        "unknown unit \" m\""},
       {"global:\n  external_labels:\n    foo-bar: x\n", "global.external_labels.foo-bar", 3,
        "\"foo-bar\" is not a valid label name"},
-      {"global:\n  sample_limit: 10\n", "global.sample_limit", 2, "does not support yet"},
+      {"global:\n  keep_dropped_targets: 10\n", "global.keep_dropped_targets", 2,
+       "does not support yet"},
       {"global:\n  scrape_interval: 1m\nglobal:\n  scrape_interval: 2m\n", "global", 3,
        "key \"global\" appears more than once in this map"},
       {"scrape_configs:\n  job_name: a\n", "scrape_configs", 2, "expected a list of scrape"},
@@ -329,9 +330,9 @@ scrape_configs:
        "unknown key \"target\" (did you mean \"targets\"?)"},
       {"scrape_configs:\n  - job_name: a\n    static_configs:\n      - labels:\n          1x: y\n",
        "scrape_configs[0].static_configs[0].labels.1x", 5, "not a valid label name"},
-      {"scrape_configs:\n  - job_name: a\n    relabel_configs: []\n",
-       "scrape_configs[0].relabel_configs", 3,
-       "\"relabel_configs\" is a Prometheus setting tender does not support yet"},
+      {"scrape_configs:\n  - job_name: a\n    keep_dropped_targets: 1\n",
+       "scrape_configs[0].keep_dropped_targets", 3,
+       "\"keep_dropped_targets\" is a Prometheus setting tender does not support yet"},
       {"scrape_configs:\n  - job_name: a\n    consul_sd_configs: []\n",
        "scrape_configs[0].consul_sd_configs", 3, "service discovery is not supported yet"},
       {"scrape_configs:\n  - job_name: a\n    colour: blue\n", "scrape_configs[0].colour", 3,
@@ -401,8 +402,8 @@ scrape_configs:
        "max_backoff (5s) must not be less than min_backoff (10s)"},
       {"remote_write:\n  - url: http://a/w\n    queue_config:\n      sample_age_limit: 1h\n",
        "remote_write[0].queue_config.sample_age_limit", 4, "does not support yet"},
-      {"remote_write:\n  - url: http://a/w\n    write_relabel_configs: []\n",
-       "remote_write[0].write_relabel_configs", 3, "does not support yet"},
+      {"remote_write:\n  - url: http://a/w\n    send_exemplars: true\n",
+       "remote_write[0].send_exemplars", 3, "does not support yet"},
       {"remote_write:\n  -\n", "remote_write[0]", 2, "empty remote_write entry"},
       {"runtime:\n  gogc: 50\n", "runtime", 1, "does not support yet"},
       {"- a\n- b\n", "", 1, "expected a map, got a list"},
@@ -433,7 +434,7 @@ scrape_configs:
     static_configs:
       - targets: ["ok:1", "http://bad:2", "bad:0"]
   - job_name: a
-    metric_relabel_configs: []
+    metric_relabel_configs: [{action: bogus}]
     honor_labels: 3
 remote_write:
   - url: ftp://x
@@ -455,7 +456,7 @@ bogus: true
       {10, "scrape_configs[0].static_configs[0].targets[1]"},
       {10, "scrape_configs[0].static_configs[0].targets[2]"},
       {11, "scrape_configs[1].job_name"},
-      {12, "scrape_configs[1].metric_relabel_configs"},
+      {12, "scrape_configs[1].metric_relabel_configs[0].action"},
       {13, "scrape_configs[1].honor_labels"},
       {15, "remote_write[0].url"},
       {17, "remote_write[0].queue_config.max_shards"},
