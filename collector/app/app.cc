@@ -50,7 +50,8 @@ constexpr char kUsage[] =
     "  --web.listen-address=H:P      admin and /metrics address (default 0.0.0.0:9099)\n"
     "  --storage.path=DIR            data directory (default data/)\n"
     "  --log.level=LEVEL             debug|info|warn|error (default info)\n"
-    "  --log.format=FORMAT           logfmt|json (default logfmt)\n";
+    "  --log.format=FORMAT           logfmt|json (default logfmt)\n"
+    "  --web.enable-lifecycle        serve POST /-/reload\n";
 
 struct Flags {
   std::string config_file;
@@ -58,6 +59,7 @@ struct Flags {
   std::string storage_path = "data/";
   std::string log_level = "info";
   std::string log_format = "logfmt";
+  bool enable_lifecycle = false;
 };
 
 // Parses --name=value and --name value. Returns false (with a message) on unknown flags.
@@ -71,6 +73,10 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* flags, std::string*
     std::string name = a.substr(2);
     std::string value;
     const size_t eq = name.find('=');
+    if (name == "web.enable-lifecycle") {
+      flags->enable_lifecycle = true;
+      continue;
+    }
     if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
@@ -288,7 +294,71 @@ int RunCollector(const Flags& flags) {
                             .Register(*registry)
                             .Add({});
 
+  auto& reload_ok = prometheus::BuildGauge()
+                        .Name("tender_config_last_reload_successful")
+                        .Help("Whether the last configuration reload attempt was successful.")
+                        .Register(*registry)
+                        .Add({});
+  auto& reload_time = prometheus::BuildGauge()
+                          .Name("tender_config_last_reload_success_timestamp_seconds")
+                          .Help("Timestamp of the last successful configuration reload.")
+                          .Register(*registry)
+                          .Add({});
+  reload_ok.Set(1);
+  reload_time.Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+
+  // The running config and its dropped targets, for /config and the targets pages.
+  std::mutex state_mu;  // Guards running and dropped.
+  config::Config running = cfg;
+  scrape::TargetSet initial = discovery::StaticTargets(cfg);
+  std::vector<scrape::DroppedTarget> dropped = initial.dropped;
+  std::mutex reload_mu;  // One reload at a time (SIGHUP and /-/reload).
+  auto reload = [&]() -> absl::Status {
+    std::lock_guard<std::mutex> reload_lock(reload_mu);
+    config::LoadResult r = load();
+    for (const auto& w : r.warnings) log::Warn("config", w, {{"file", source}});
+    if (!r.errors.empty()) {
+      std::string all;
+      for (const auto& e : r.errors) {
+        log::Error("config", e.ToString(source));
+        if (!all.empty()) all += "; ";
+        all += e.ToString(source);
+      }
+      log::Error("config", "reload failed; keeping the running config", {{"file", source}});
+      reload_ok.Set(0);
+      return absl::InvalidArgumentError(all);
+    }
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      if (!(r.config->remote_write == running.remote_write) ||
+          !(r.config->global.external_labels == running.global.external_labels)) {
+        log::Warn("config", "remote_write and external_labels changes take effect after a restart");
+      }
+    }
+    scrape::TargetSet ts = discovery::StaticTargets(*r.config);
+    manager.ApplyTargets(ts.active);
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      running = *r.config;
+      dropped = std::move(ts.dropped);
+    }
+    reload_ok.Set(1);
+    reload_time.Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+    log::Info("config", "reloaded", {{"file", source}});
+    return absl::OkStatus();
+  };
+
   server::AdminServer::Settings ss;
+  ss.dropped_targets = [&] {
+    std::lock_guard<std::mutex> lock(state_mu);
+    return dropped;
+  };
+  ss.config_yaml = [&] {
+    std::lock_guard<std::mutex> lock(state_mu);
+    return config::RedactedYaml(running);
+  };
+  ss.reload = reload;
+  ss.enable_lifecycle = flags.enable_lifecycle;
   std::mutex collect_mu;  // /metrics requests may run concurrently; the deltas below must not.
   ss.before_collect = [&] {
     std::lock_guard<std::mutex> lock(collect_mu);
@@ -316,26 +386,19 @@ int RunCollector(const Flags& flags) {
     log::Error("app", "scrape manager failed", {{"err", FromAbsl(st.message())}});
     return 1;
   }
-  manager.ApplyTargets(discovery::StaticTargets(cfg));
+  manager.ApplyTargets(initial.active);
   admin.SetReady(true);
   log::Info("app", "tender started",
             {{"version", TENDER_VERSION},
              {"config", source},
              {"listen", flags.listen_address},
-             {"targets", std::to_string(discovery::StaticTargets(cfg).size())}});
+             {"targets", std::to_string(initial.active.size())}});
 
   while (true) {
     int sig = 0;
     sigwait(&sigs, &sig);
     if (sig == SIGHUP) {
-      config::LoadResult r = load();
-      if (!r.errors.empty()) {
-        for (const auto& e : r.errors) log::Error("config", e.ToString(source));
-        log::Error("config", "reload failed; keeping the running config");
-        continue;
-      }
-      manager.ApplyTargets(discovery::StaticTargets(*r.config));
-      log::Info("config", "reloaded", {{"file", source}});
+      (void)reload();
       continue;
     }
     log::Info("app", "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});

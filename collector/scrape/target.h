@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "collector/config/config.h"
@@ -26,6 +27,18 @@ struct Target {
   absl::Duration interval;
   absl::Duration timeout;
   uint64_t hash = 0;  // Identity: hash of job and labels; the shard key and the schedule offset.
+};
+
+// A target that relabeling dropped (or whose __address__ was empty): shown, never scraped.
+struct DroppedTarget {
+  std::string job;
+  model::Labels discovered_labels;
+};
+
+// What discovery plus target relabeling produced for a config.
+struct TargetSet {
+  std::vector<std::shared_ptr<const Target>> active;
+  std::vector<DroppedTarget> dropped;
 };
 
 // Computes `hash` from job and labels.

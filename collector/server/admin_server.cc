@@ -3,13 +3,12 @@
 #include <httplib.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collector/model/absl_compat.h"
+#include "collector/server/targets_page.h"
 
 namespace tender::server {
 
@@ -62,65 +61,39 @@ absl::Status AdminServer::Start() {
     }
   });
   auto targets = settings_.targets;
-  http_->Get("/api/v1/targets", [targets](const httplib::Request&, httplib::Response& res) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartObject();
-    w.Key("status");
-    w.String("success");
-    w.Key("data");
-    w.StartObject();
-    w.Key("activeTargets");
-    w.StartArray();
-    for (const auto& s : targets ? targets() : std::vector<scrape::TargetStatus>{}) {
-      const auto& t = *s.target;
-      w.StartObject();
-      w.Key("discoveredLabels");
-      w.StartObject();
-      for (const auto& l : t.discovered_labels) {
-        w.Key(l.name.c_str());
-        w.String(l.value.c_str());
-      }
-      w.EndObject();
-      w.Key("labels");
-      w.StartObject();
-      for (const auto& l : t.labels) {
-        w.Key(l.name.c_str());
-        w.String(l.value.c_str());
-      }
-      w.EndObject();
-      w.Key("scrapePool");
-      w.String(t.job.c_str());
-      w.Key("scrapeUrl");
-      w.String(t.url.c_str());
-      w.Key("globalUrl");
-      w.String(t.url.c_str());
-      w.Key("lastError");
-      w.String(s.last_error.c_str());
-      w.Key("lastScrape");
-      const std::string last =
-          s.last_scrape == absl::InfinitePast()
-              ? "0001-01-01T00:00:00Z"
-              : absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", s.last_scrape, absl::UTCTimeZone());
-      w.String(last.c_str());
-      w.Key("lastScrapeDuration");
-      w.Double(absl::ToDoubleSeconds(s.last_duration));
-      w.Key("health");
-      w.String(s.health.c_str());
-      w.Key("scrapeInterval");
-      w.String(absl::StrCat(absl::ToInt64Seconds(t.interval), "s").c_str());
-      w.Key("scrapeTimeout");
-      w.String(absl::StrCat(absl::ToInt64Seconds(t.timeout), "s").c_str());
-      w.EndObject();
-    }
-    w.EndArray();
-    w.Key("droppedTargets");
-    w.StartArray();
-    w.EndArray();
-    w.EndObject();
-    w.EndObject();
-    res.set_content(buf.GetString(), "application/json");
+  auto dropped = settings_.dropped_targets;
+  auto active_now = [targets] { return targets ? targets() : std::vector<scrape::TargetStatus>{}; };
+  auto dropped_now = [dropped] {
+    return dropped ? dropped() : std::vector<scrape::DroppedTarget>{};
+  };
+  http_->Get("/api/v1/targets", [=](const httplib::Request& req, httplib::Response& res) {
+    const std::string state = req.has_param("state") ? req.get_param_value("state") : "any";
+    res.set_content(TargetsJson(active_now(), dropped_now(), state), "application/json");
   });
+  http_->Get("/targets", [=](const httplib::Request&, httplib::Response& res) {
+    res.set_content(TargetsHtml(active_now(), dropped_now(), absl::Now()),
+                    "text/html; charset=utf-8");
+  });
+  auto config_yaml = settings_.config_yaml;
+  http_->Get("/config", [config_yaml](const httplib::Request&, httplib::Response& res) {
+    res.set_content(config_yaml ? config_yaml() : std::string(), "text/plain; charset=utf-8");
+  });
+  auto reload = settings_.reload;
+  const bool lifecycle = settings_.enable_lifecycle;
+  auto reload_handler = [reload, lifecycle](const httplib::Request&, httplib::Response& res) {
+    if (!lifecycle || !reload) {
+      res.status = 403;
+      res.set_content("Lifecycle API is not enabled.\n", "text/plain");
+      return;
+    }
+    const absl::Status st = reload();
+    if (!st.ok()) {
+      res.status = 500;
+      res.set_content(absl::StrCat("failed to reload config: ", st.message(), "\n"), "text/plain");
+    }
+  };
+  http_->Post("/-/reload", reload_handler);
+  http_->Put("/-/reload", reload_handler);
   if (port == 0) {
     port_ = http_->bind_to_any_port(host.c_str());
     if (port_ <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", host));

@@ -29,6 +29,13 @@ class AdminServer {
     std::shared_ptr<prometheus::Registry> registry;
     // Returns the targets to show; may be empty before start-up completes.
     std::function<std::vector<scrape::TargetStatus>()> targets;
+    std::function<std::vector<scrape::DroppedTarget>()> dropped_targets;
+    // The running config as YAML with secrets redacted (/config).
+    std::function<std::string()> config_yaml;
+    // POST|PUT /-/reload: reloads and returns the outcome. Served only when
+    // enable_lifecycle is set (--web.enable-lifecycle); otherwise 403, as Prometheus.
+    std::function<absl::Status()> reload;
+    bool enable_lifecycle = false;
     // Runs before each /metrics collection, to refresh gauges sampled from other components.
     std::function<void()> before_collect;
   };

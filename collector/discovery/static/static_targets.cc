@@ -91,15 +91,20 @@ std::shared_ptr<const scrape::Target> MakeTarget(model::Labels discovered,
   return t;
 }
 
-std::vector<std::shared_ptr<const scrape::Target>> StaticTargets(const config::Config& config) {
-  std::vector<std::shared_ptr<const scrape::Target>> out;
+scrape::TargetSet StaticTargets(const config::Config& config) {
+  scrape::TargetSet out;
   for (const auto& sc : config.scrape_configs) {
     auto job = std::make_shared<const config::ScrapeConfig>(sc);
     for (const auto& group : sc.static_configs) {
       for (const auto& address : group.targets) {
         model::Labels discovered = group.labels;
         discovered.push_back({std::string(model::kAddressLabel), address});
-        if (auto t = MakeTarget(std::move(discovered), job)) out.push_back(std::move(t));
+        model::Normalize(discovered);
+        if (auto t = MakeTarget(discovered, job)) {
+          out.active.push_back(std::move(t));
+        } else {
+          out.dropped.push_back({sc.job_name, std::move(discovered)});
+        }
       }
     }
   }

@@ -12,8 +12,8 @@
 
 namespace tender::discovery {
 
-// One Target per address in every static_configs entry of every job.
-std::vector<std::shared_ptr<const scrape::Target>> StaticTargets(const config::Config& config);
+// One Target per address in every static_configs entry of every job; dropped ones listed.
+scrape::TargetSet StaticTargets(const config::Config& config);
 
 // Builds a target from its discovered labels (which hold __address__ and any static or
 // discovered labels) and the job's config. Returns null when __address__ is missing or empty

@@ -21,7 +21,7 @@ TEST(StaticTargetsTest, PrometheusTargetLabels) {
   sc.static_configs.push_back(own_job);
   cfg.scrape_configs.push_back(sc);
 
-  const auto targets = StaticTargets(cfg);
+  const auto targets = StaticTargets(cfg).active;
   ASSERT_EQ(targets.size(), 3u);
   EXPECT_EQ(targets[0]->url, "https://a:9100/m?collect%5B%5D=cpu&collect%5B%5D=mem");
   EXPECT_EQ(targets[0]->labels,
