@@ -60,6 +60,10 @@ struct ScrapeManager::Metrics {
                           .Name("tender_scrape_stale_markers_total")
                           .Help("Stale markers written, by job.")
                           .Register(*registry)),
+        limit_hits(prometheus::BuildCounter()
+                       .Name("tender_scrape_limit_hits_total")
+                       .Help("Scrapes failed by a limit, by job and limit.")
+                       .Register(*registry)),
         ring_dropped(prometheus::BuildCounter()
                          .Name("tender_scrape_batches_dropped_total")
                          .Help("Scrape batches dropped because the ingest ring stayed full.")
@@ -80,6 +84,7 @@ struct ScrapeManager::Metrics {
   prometheus::Family<prometheus::Counter>& samples;
   prometheus::Family<prometheus::Counter>& dropped_samples;
   prometheus::Family<prometheus::Counter>& stale_markers;
+  prometheus::Family<prometheus::Counter>& limit_hits;
   prometheus::Counter& ring_dropped;
   prometheus::Gauge& targets;
 };
@@ -264,6 +269,15 @@ void ScrapeManager::SchedulerThread() {
 
 void ScrapeManager::StartScrape(const std::shared_ptr<Loop>& loop, absl::Time now) {
   const Target& t = *loop->target;
+  if (!t.forced_error.empty()) {
+    Work w;
+    w.loop = loop;
+    w.result.status = absl::FailedPreconditionError(t.forced_error);
+    w.timestamp_ms = absl::ToUnixMillis(now);
+    w.started = now;
+    Enqueue(std::move(w));
+    return;
+  }
   FetchRequest req;
   req.url = t.url;
   req.headers = {{"Accept", std::string(kAcceptHeader)},
@@ -350,6 +364,9 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
   if (report.dropped_duplicate > 0) {
     metrics_->dropped_samples.Add({{"job", t.job}, {"reason", "duplicate"}})
         .Increment(report.dropped_duplicate);
+  }
+  if (!report.limit_hit.empty()) {
+    metrics_->limit_hits.Add({{"job", t.job}, {"limit", report.limit_hit}}).Increment();
   }
   if (!report.status.ok()) {
     metrics_->failures.Add(job).Increment();

@@ -183,6 +183,7 @@ uint64_t ScrapeProcessor::EncodeMerged(int64_t ts, uint64_t value_bits, model::S
   enc.Begin(n, ts);
   for (size_t i = 0; i < merged_n_; ++i) enc.AddLabel(m[i].name, m[i].value);
   const uint64_t h = model::Hash64(enc.CurrentLabels());
+  last_hash_ = h;
   if (keep(h)) {
     enc.Finish(value_bits);
   } else {
@@ -191,11 +192,48 @@ uint64_t ScrapeProcessor::EncodeMerged(int64_t ts, uint64_t value_bits, model::S
   return h;
 }
 
+absl::Status ScrapeProcessor::CheckLabelLimits(const config::ScrapeConfig& cfg,
+                                               ScrapeReport& report) const {
+  const LabelView* m = merged_.data();
+  std::string_view metric;
+  for (size_t i = 0; i < merged_n_; ++i) {
+    if (m[i].name == model::kMetricName) metric = m[i].value;
+  }
+  metric = metric.substr(0, 50);
+  if (cfg.label_limit > 0 && merged_n_ > static_cast<size_t>(cfg.label_limit)) {
+    report.limit_hit = "label_limit";
+    return absl::ResourceExhaustedError(
+        absl::StrCat("label_limit exceeded (metric: ", ToAbsl(metric),
+                     ", number of labels: ", merged_n_, ", limit: ", cfg.label_limit, ")"));
+  }
+  for (size_t i = 0; i < merged_n_; ++i) {
+    if (cfg.label_name_length_limit > 0 &&
+        m[i].name.size() > static_cast<size_t>(cfg.label_name_length_limit)) {
+      report.limit_hit = "label_name_length_limit";
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "label_name_length_limit exceeded (metric: ", ToAbsl(metric),
+          ", label name: ", ToAbsl(m[i].name.substr(0, 50)), ", length: ", m[i].name.size(),
+          ", limit: ", cfg.label_name_length_limit, ")"));
+    }
+    if (cfg.label_value_length_limit > 0 &&
+        m[i].value.size() > static_cast<size_t>(cfg.label_value_length_limit)) {
+      report.limit_hit = "label_value_length_limit";
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "label_value_length_limit exceeded (metric: ", ToAbsl(metric), ", label name: ",
+          ToAbsl(m[i].name.substr(0, 50)), ", value: \"", ToAbsl(m[i].value.substr(0, 50)),
+          "\", length: ", m[i].value.size(), ", limit: ", cfg.label_value_length_limit, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
                                    textparse::Format format, Mode mode, int64_t timestamp_ms,
                                    const SeriesState* state, const std::vector<uint64_t>* stale_set,
                                    model::SeriesBatch& out, ScrapeReport& report) {
-  const bool honor_ts = target.config == nullptr || target.config->honor_timestamps;
+  const config::ScrapeConfig* cfg = target.config.get();
+  const bool honor_ts = cfg == nullptr || cfg->honor_timestamps;
+  const bool track_ts = cfg != nullptr && cfg->track_timestamps_staleness;
   textparse::Parser parser(body, format);
   while (parser.Next()) {
     if (mode == Mode::kScrape) ++report.samples_scraped;
@@ -233,6 +271,15 @@ absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
     }
 
     ++report.samples_post_relabeling;
+    if (cfg != nullptr) {
+      // Limits, checked as Prometheus does after the labels are final; any hit fails the scrape.
+      if (cfg->sample_limit > 0 &&
+          report.samples_post_relabeling > static_cast<uint64_t>(cfg->sample_limit)) {
+        report.limit_hit = "sample_limit";
+        return absl::ResourceExhaustedError("sample limit exceeded");
+      }
+      if (absl::Status st = CheckLabelLimits(*cfg, report); !st.ok()) return st;
+    }
     if (honor_ts && parser.has_timestamp()) {
       const int64_t ts = parser.timestamp_ms();
       EncodeMerged(ts, parser.value_bits(), out, [&](uint64_t h) {
@@ -245,6 +292,7 @@ absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
         explicit_.emplace_back(h, ts);
         return true;
       });
+      if (track_ts) hashes_.push_back(last_hash_);
     } else {
       hashes_.push_back(
           EncodeMerged(timestamp_ms, parser.value_bits(), out, [](uint64_t) { return true; }));

@@ -40,6 +40,7 @@ struct ScrapeReport {
   uint32_t stale_markers = 0;
   uint32_t dropped_stale_timestamp = 0;  // Explicit timestamp not newer than the last one.
   uint32_t dropped_duplicate = 0;        // Same series twice in one exposition.
+  std::string limit_hit;                 // Which limit failed the scrape, if one did.
   absl::Duration duration;               // Fetch + processing.
 };
 
@@ -83,6 +84,8 @@ class ScrapeProcessor {
   template <typename Keep>
   uint64_t EncodeMerged(int64_t ts, uint64_t value_bits, model::SeriesBatch& out, Keep&& keep);
 
+  // label_limit, label_name_length_limit, label_value_length_limit on merged_.
+  absl::Status CheckLabelLimits(const config::ScrapeConfig& cfg, ScrapeReport& report) const;
   // Last explicit timestamp of series `h` in the previous scrape, or INT64_MIN.
   int64_t LastExplicitTimestamp(const SeriesState& state, uint64_t h);
   // After a scrape whose series differ from the last one's: removes duplicate entries, counts
@@ -100,6 +103,7 @@ class ScrapeProcessor {
   std::vector<LabelView> scraped_;
   std::vector<LabelView> merged_;  // Sized to capacity; merged_n_ entries are valid.
   size_t merged_n_ = 0;
+  uint64_t last_hash_ = 0;           // Hash of the entry EncodeMerged built last.
   std::deque<std::string> renamed_;  // Storage for exported_* names (stable references).
   std::vector<uint64_t> hashes_;     // Tracked series of this scrape, in exposition order.
   std::vector<std::pair<uint64_t, int64_t>> explicit_;

@@ -27,6 +27,9 @@ struct Target {
   absl::Duration interval;
   absl::Duration timeout;
   uint64_t hash = 0;  // Identity: hash of job and labels; the shard key and the schedule offset.
+  // When set, every scrape of this target fails with this error without a request (the job's
+  // target_limit is exceeded, as in Prometheus).
+  std::string forced_error;
 };
 
 // A target that relabeling dropped (or whose __address__ was empty): shown, never scraped.

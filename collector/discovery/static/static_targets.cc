@@ -34,8 +34,8 @@ void SetIfAbsent(model::Labels& labels, std::string_view name, std::string_view 
 
 }  // namespace
 
-std::shared_ptr<const scrape::Target> MakeTarget(model::Labels discovered,
-                                                 std::shared_ptr<const config::ScrapeConfig> job) {
+std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
+                                           std::shared_ptr<const config::ScrapeConfig> job) {
   model::Normalize(discovered);
   model::Labels labels = discovered;
   SetIfAbsent(labels, model::kJobLabel, job->job_name);
@@ -95,18 +95,26 @@ scrape::TargetSet StaticTargets(const config::Config& config) {
   scrape::TargetSet out;
   for (const auto& sc : config.scrape_configs) {
     auto job = std::make_shared<const config::ScrapeConfig>(sc);
+    std::vector<std::shared_ptr<scrape::Target>> targets;
     for (const auto& group : sc.static_configs) {
       for (const auto& address : group.targets) {
         model::Labels discovered = group.labels;
         discovered.push_back({std::string(model::kAddressLabel), address});
         model::Normalize(discovered);
         if (auto t = MakeTarget(discovered, job)) {
-          out.active.push_back(std::move(t));
+          targets.push_back(std::move(t));
         } else {
           out.dropped.push_back({sc.job_name, std::move(discovered)});
         }
       }
     }
+    if (sc.target_limit > 0 && targets.size() > static_cast<size_t>(sc.target_limit)) {
+      const std::string err =
+          "target_limit exceeded (number of targets: " + std::to_string(targets.size()) +
+          ", limit: " + std::to_string(sc.target_limit) + ")";
+      for (auto& t : targets) t->forced_error = err;
+    }
+    out.active.insert(out.active.end(), targets.begin(), targets.end());
   }
   return out;
 }

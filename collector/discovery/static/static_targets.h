@@ -13,12 +13,13 @@
 namespace tender::discovery {
 
 // One Target per address in every static_configs entry of every job; dropped ones listed.
+// A job with more active targets than its target_limit has all of them fail.
 scrape::TargetSet StaticTargets(const config::Config& config);
 
 // Builds a target from its discovered labels (which hold __address__ and any static or
 // discovered labels) and the job's config. Returns null when __address__ is missing or empty
 // (a dropped target).
-std::shared_ptr<const scrape::Target> MakeTarget(model::Labels discovered,
-                                                 std::shared_ptr<const config::ScrapeConfig> job);
+std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
+                                           std::shared_ptr<const config::ScrapeConfig> job);
 
 }  // namespace tender::discovery

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -192,6 +193,58 @@ TEST_F(ScrapeProcessorTest, ExplicitTimestampsFollowReorderedSeries) {
   d = Scrape("x 1 400\nx 2 400\n", 4000);
   EXPECT_EQ(report_.dropped_duplicate, 1u);
   EXPECT_EQ(Value(d, "{__name__=x,cluster=c1,instance=h:1,job=j}"), 1);
+}
+
+TEST_F(ScrapeProcessorTest, LimitsFailTheScrapeAsPrometheusDoes) {
+  struct Case {
+    std::string name;
+    std::function<void(config::ScrapeConfig&)> set;
+    std::string body;
+    bool ok;
+    std::string error;
+    std::string limit;
+  };
+  const std::vector<Case> cases = {
+      {"sample_limit under", [](auto& c) { c.sample_limit = 2; }, "a 1\nb 1\n", true, "", ""},
+      {"sample_limit over", [](auto& c) { c.sample_limit = 2; }, "a 1\nb 1\nc 1\n", false,
+       "sample limit exceeded", "sample_limit"},
+      // Target labels count: __name__, instance, job, x and the external cluster = 5.
+      {"label_limit at", [](auto& c) { c.label_limit = 5; }, "a{x=\"1\"} 1\n", true, "", ""},
+      {"label_limit over", [](auto& c) { c.label_limit = 4; }, "a{x=\"1\"} 1\n", false,
+       "label_limit exceeded (metric: a, number of labels: 5, limit: 4)", "label_limit"},
+      {"name length", [](auto& c) { c.label_name_length_limit = 8; }, "a{abcdefghi=\"1\"} 1\n",
+       false, "label_name_length_limit exceeded (metric: a, label name: abcdefghi, length: 9",
+       "label_name_length_limit"},
+      {"value length", [](auto& c) { c.label_value_length_limit = 3; }, "a{x=\"abcd\"} 1\n", false,
+       "label_value_length_limit exceeded (metric: a, label name: x, value: \"abcd\"",
+       "label_value_length_limit"},
+      {"value length ok", [](auto& c) { c.label_value_length_limit = 4; }, "a{x=\"abcd\"} 1\n",
+       true, "", ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    *cfg_ = config::ScrapeConfig{};
+    cfg_->job_name = "j";
+    c.set(*cfg_);
+    state_ = SeriesState{};
+    const Decoded d = Scrape(c.body, 1000);
+    EXPECT_EQ(report_.status.ok(), c.ok) << report_.status;
+    EXPECT_EQ(Value(d, kUp), c.ok ? 1 : 0);
+    EXPECT_NE(std::string(report_.status.message()).find(c.error), std::string::npos)
+        << report_.status;
+    EXPECT_EQ(report_.limit_hit, c.limit);
+    if (!c.ok) {
+      EXPECT_EQ(d.count("{__name__=a,cluster=c1,instance=h:1,job=j}"), 0u);
+    }
+  }
+}
+
+TEST_F(ScrapeProcessorTest, TrackTimestampsStaleness) {
+  cfg_->track_timestamps_staleness = true;
+  Scrape("a 1 100\nb 1\n", 1000);
+  const Decoded d = Scrape("b 1\n", 2000);
+  EXPECT_TRUE(IsStale(d, "{__name__=a,cluster=c1,instance=h:1,job=j}"));
+  EXPECT_EQ(d.find("{__name__=a,cluster=c1,instance=h:1,job=j}")->second.ts, 2000);
 }
 
 TEST_F(ScrapeProcessorTest, DuplicateSeriesKeepsTheFirst) {

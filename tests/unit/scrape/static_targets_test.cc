@@ -33,6 +33,28 @@ TEST(StaticTargetsTest, PrometheusTargetLabels) {
   EXPECT_EQ(model::Get(targets[0]->discovered_labels, "__address__"), "a:9100");
 }
 
+TEST(StaticTargetsTest, TargetLimitFailsEveryTargetOfTheJob) {
+  config::Config cfg;
+  config::ScrapeConfig sc;
+  sc.job_name = "many";
+  sc.target_limit = 2;
+  sc.static_configs.push_back({{"a:1", "b:1", "c:1"}, {}});
+  config::ScrapeConfig ok = sc;
+  ok.job_name = "few";
+  ok.static_configs[0].targets = {"a:1", "b:1"};
+  cfg.scrape_configs = {sc, ok};
+  const auto set = StaticTargets(cfg);
+  ASSERT_EQ(set.active.size(), 5u);
+  for (const auto& t : set.active) {
+    SCOPED_TRACE(t->job + " " + t->url);
+    if (t->job == "many") {
+      EXPECT_EQ(t->forced_error, "target_limit exceeded (number of targets: 3, limit: 2)");
+    } else {
+      EXPECT_TRUE(t->forced_error.empty());
+    }
+  }
+}
+
 TEST(StaticTargetsTest, EmptyAddressIsDropped) {
   auto job = std::make_shared<config::ScrapeConfig>();
   job->job_name = "x";
