@@ -1,0 +1,279 @@
+// Target-group file parsing (Prometheus discovery/file readFile + targetgroup.Group).
+
+#include "collector/discovery/file/target_group.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "collector/config/config.h"
+#include "collector/model/absl_compat.h"
+#include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
+#include "yaml-cpp/yaml.h"
+
+namespace tender::discovery {
+namespace {
+
+bool IsValidLabelName(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                    (i > 0 && c >= '0' && c <= '9');
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Well-formed UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int extra = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size()) {
+      return false;  // Truncated sequence.
+    }
+    for (int k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) {
+        return false;
+      }
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string Quote(std::string_view s) { return absl::StrCat("\"", ToAbsl(s), "\""); }
+
+// Builds one group, checking each target and label. `where` is "group N" for messages.
+class GroupBuilder {
+ public:
+  GroupBuilder(std::string_view path, size_t index) : where_(absl::StrCat("group ", index)) {
+    group_.source = absl::StrCat(ToAbsl(path), ":", index);
+    group_.labels.push_back({std::string(kFilePathLabel), std::string(path)});
+  }
+
+  absl::Status AddTarget(std::string address) {
+    if (absl::Status s = config::ValidateTargetAddress(address); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where_, ": target ", group_.targets.size(), ": ", s.message()));
+    }
+    group_.targets.push_back(std::move(address));
+    return absl::OkStatus();
+  }
+
+  absl::Status AddLabel(std::string name, std::string value) {
+    if (!IsValidLabelName(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(where_, ": ", Quote(name),
+                                                     " is not a valid label name (must match "
+                                                     "[a-zA-Z_][a-zA-Z0-9_]*)"));
+    }
+    if (!IsValidUtf8(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where_, ": the value of label ", name, " is not valid UTF-8"));
+    }
+    if (name == kFilePathLabel) {
+      return absl::OkStatus();  // Prometheus overwrites it with the file's path.
+    }
+    group_.labels.push_back({std::move(name), std::move(value)});
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(std::string_view message) const {
+    return absl::InvalidArgumentError(absl::StrCat(where_, ": ", ToAbsl(message)));
+  }
+
+  TargetGroup Finish() && {
+    // Later duplicates win in Normalize; keep __meta_filepath by re-setting it last.
+    const std::string path = group_.labels.front().value;
+    model::Normalize(group_.labels);
+    model::Set(group_.labels, kFilePathLabel, path);
+    return std::move(group_);
+  }
+
+ private:
+  std::string where_;
+  TargetGroup group_;
+};
+
+absl::StatusOr<std::vector<TargetGroup>> ParseJson(std::string_view path,
+                                                   std::string_view content) {
+  rapidjson::Document doc;
+  doc.Parse(content.data(), content.size());
+  if (doc.HasParseError()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON at offset ", doc.GetErrorOffset(), ": ",
+                     rapidjson::GetParseError_En(doc.GetParseError())));
+  }
+  std::vector<TargetGroup> groups;
+  if (doc.IsNull()) {
+    return groups;
+  }
+  if (!doc.IsArray()) {
+    return absl::InvalidArgumentError("expected a JSON array of target groups");
+  }
+  for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+    const rapidjson::Value& g = doc[i];
+    GroupBuilder b(path, i);
+    if (g.IsNull()) {
+      return b.Error("nil target group item found");
+    }
+    if (!g.IsObject()) {
+      return b.Error("expected an object with targets and labels");
+    }
+    if (auto it = g.FindMember("targets"); it != g.MemberEnd() && !it->value.IsNull()) {
+      if (!it->value.IsArray()) {
+        return b.Error("targets must be a list of strings");
+      }
+      for (const rapidjson::Value& t : it->value.GetArray()) {
+        if (!t.IsString()) {
+          return b.Error("targets must be a list of strings");
+        }
+        if (absl::Status s = b.AddTarget(std::string(t.GetString(), t.GetStringLength()));
+            !s.ok()) {
+          return s;
+        }
+      }
+    }
+    if (auto it = g.FindMember("labels"); it != g.MemberEnd() && !it->value.IsNull()) {
+      if (!it->value.IsObject()) {
+        return b.Error("labels must be an object of strings");
+      }
+      for (const auto& m : it->value.GetObject()) {
+        if (!m.value.IsString()) {
+          return b.Error(
+              absl::StrCat("the value of label ", m.name.GetString(), " must be a string"));
+        }
+        if (absl::Status s =
+                b.AddLabel(std::string(m.name.GetString(), m.name.GetStringLength()),
+                           std::string(m.value.GetString(), m.value.GetStringLength()));
+            !s.ok()) {
+          return s;
+        }
+      }
+    }
+    groups.push_back(std::move(b).Finish());
+  }
+  return groups;
+}
+
+absl::StatusOr<std::vector<TargetGroup>> ParseYamlGroups(std::string_view path,
+                                                         std::string_view content) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(std::string(content));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid YAML at line ", e.mark.line + 1, ": ", e.msg));
+  }
+  std::vector<TargetGroup> groups;
+  try {
+    if (!doc.IsDefined() || doc.IsNull()) {
+      return groups;
+    }
+    if (!doc.IsSequence()) {
+      return absl::InvalidArgumentError("expected a YAML list of target groups");
+    }
+    for (size_t i = 0; i < doc.size(); ++i) {
+      const YAML::Node g = doc[i];
+      GroupBuilder b(path, i);
+      if (g.IsNull()) {
+        return b.Error("nil target group item found");
+      }
+      if (!g.IsMap()) {
+        return b.Error("expected a map with targets and labels");
+      }
+      for (const auto& kv : g) {
+        const std::string key = kv.first.Scalar();
+        const YAML::Node& v = kv.second;
+        if (key == "targets") {
+          if (v.IsNull()) {
+            continue;
+          }
+          if (!v.IsSequence()) {
+            return b.Error("targets must be a list of strings");
+          }
+          for (const YAML::Node& t : v) {
+            if (!t.IsScalar()) {
+              return b.Error("targets must be a list of strings");
+            }
+            if (absl::Status s = b.AddTarget(t.Scalar()); !s.ok()) {
+              return s;
+            }
+          }
+        } else if (key == "labels") {
+          if (v.IsNull()) {
+            continue;
+          }
+          if (!v.IsMap()) {
+            return b.Error("labels must be a map of strings");
+          }
+          for (const auto& l : v) {
+            if (!l.second.IsScalar() && !l.second.IsNull()) {
+              return b.Error(
+                  absl::StrCat("the value of label ", l.first.Scalar(), " must be a string"));
+            }
+            if (absl::Status s =
+                    b.AddLabel(l.first.Scalar(), l.second.IsNull() ? "" : l.second.Scalar());
+                !s.ok()) {
+              return s;
+            }
+          }
+        } else {
+          // Prometheus reads YAML target files strictly.
+          return b.Error(absl::StrCat("unknown key ", Quote(key), " (expected targets, labels)"));
+        }
+      }
+      groups.push_back(std::move(b).Finish());
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid target group file: ", e.what()));
+  }
+  return groups;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<TargetGroup>> ParseTargetGroupFile(std::string_view path,
+                                                              std::string_view content) {
+  if (absl::EndsWithIgnoreCase(ToAbsl(path), ".json")) {
+    return ParseJson(path, content);
+  }
+  return ParseYamlGroups(path, content);
+}
+
+}  // namespace tender::discovery
