@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collector/app/discovery_manager.h"
 #include "collector/config/config.h"
 #include "collector/discovery/static/static_targets.h"
 #include "collector/model/absl_compat.h"
@@ -307,11 +308,10 @@ int RunCollector(const Flags& flags) {
   reload_ok.Set(1);
   reload_time.Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
 
-  // The running config and its dropped targets, for /config and the targets pages.
-  std::mutex state_mu;  // Guards running and dropped.
+  // The running config, for /config; discovery owns the targets.
+  std::mutex state_mu;  // Guards running.
   config::Config running = cfg;
-  scrape::TargetSet initial = discovery::StaticTargets(cfg);
-  std::vector<scrape::DroppedTarget> dropped = initial.dropped;
+  DiscoveryManager discovery_manager(&manager, registry.get());
   std::mutex reload_mu;  // One reload at a time (SIGHUP and /-/reload).
   auto reload = [&]() -> absl::Status {
     std::lock_guard<std::mutex> reload_lock(reload_mu);
@@ -335,12 +335,10 @@ int RunCollector(const Flags& flags) {
         log::Warn("config", "remote_write and external_labels changes take effect after a restart");
       }
     }
-    scrape::TargetSet ts = discovery::StaticTargets(*r.config);
-    manager.ApplyTargets(ts.active);
+    discovery_manager.ApplyConfig(*r.config);
     {
       std::lock_guard<std::mutex> lock(state_mu);
       running = *r.config;
-      dropped = std::move(ts.dropped);
     }
     reload_ok.Set(1);
     reload_time.Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
@@ -349,10 +347,7 @@ int RunCollector(const Flags& flags) {
   };
 
   server::AdminServer::Settings ss;
-  ss.dropped_targets = [&] {
-    std::lock_guard<std::mutex> lock(state_mu);
-    return dropped;
-  };
+  ss.dropped_targets = [&] { return discovery_manager.Dropped(); };
   ss.config_yaml = [&] {
     std::lock_guard<std::mutex> lock(state_mu);
     return config::RedactedYaml(running);
@@ -386,13 +381,13 @@ int RunCollector(const Flags& flags) {
     log::Error("app", "scrape manager failed", {{"err", FromAbsl(st.message())}});
     return 1;
   }
-  manager.ApplyTargets(initial.active);
+  discovery_manager.ApplyConfig(cfg);
   admin.SetReady(true);
   log::Info("app", "tender started",
             {{"version", TENDER_VERSION},
              {"config", source},
              {"listen", flags.listen_address},
-             {"targets", std::to_string(initial.active.size())}});
+             {"targets", std::to_string(discovery_manager.active_targets())}});
 
   while (true) {
     int sig = 0;
@@ -405,6 +400,7 @@ int RunCollector(const Flags& flags) {
     break;
   }
   admin.SetReady(false);
+  discovery_manager.Shutdown();
   manager.Shutdown();
   ring.Close();
   pumps.clear();  // Joins after the ring is drained into the exporters.

@@ -106,7 +106,8 @@ std::string StatusText(int code) {
 ScrapeProcessor::ScrapeProcessor(model::Labels external_labels)
     : external_labels_(std::move(external_labels)) {}
 
-void ScrapeProcessor::MergeLabels(const Target& target, const LabelView* scraped, size_t ns) {
+bool ScrapeProcessor::MergeLabels(const Target& target, const LabelView* scraped, size_t ns,
+                                  bool relabel) {
   const model::Labels& tl = target.labels;
   const size_t cap = ns + tl.size() + external_labels_.size();
   if (merged_.size() < cap) merged_.resize(cap);
@@ -157,6 +158,19 @@ void ScrapeProcessor::MergeLabels(const Target& target, const LabelView* scraped
     }
     InsertionSortByName(m, n);
   }
+  if (relabel && target.metric_relabel && !target.metric_relabel->empty()) {
+    // metric_relabel_configs see the labels after the target's are merged in, and before the
+    // external labels (which Prometheus adds only when sending).
+    relabel_scratch_.Clear();
+    relabel_buf_.assign(m, m + n);
+    if (!target.metric_relabel->Apply(relabel_buf_, relabel_scratch_)) return false;
+    n = relabel_buf_.size();
+    if (merged_.size() < n + external_labels_.size()) {
+      merged_.resize(n + external_labels_.size());
+    }
+    m = merged_.data();
+    std::copy(relabel_buf_.begin(), relabel_buf_.end(), m);
+  }
   if (!external_labels_.empty()) {
     // External labels apply only where the series has no such label (as remote write does).
     const size_t before = n;
@@ -169,6 +183,7 @@ void ScrapeProcessor::MergeLabels(const Target& target, const LabelView* scraped
     if (n != before) InsertionSortByName(m, n);
   }
   merged_n_ = n;
+  return true;
 }
 
 template <typename Keep>
@@ -190,6 +205,13 @@ uint64_t ScrapeProcessor::EncodeMerged(int64_t ts, uint64_t value_bits, model::S
     enc.Abandon();
   }
   return h;
+}
+
+bool ScrapeProcessor::HasMetricName() const {
+  for (size_t i = 0; i < merged_n_; ++i) {
+    if (merged_[i].name == model::kMetricName) return true;
+  }
+  return false;
 }
 
 absl::Status ScrapeProcessor::CheckLabelLimits(const config::ScrapeConfig& cfg,
@@ -258,7 +280,11 @@ absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
       return absl::InvalidArgumentError(
           absl::StrCat("line ", parser.line(), ": series without a metric name"));
     }
-    MergeLabels(target, sv, ns);
+    if (!MergeLabels(target, sv, ns, /*relabel=*/true)) continue;  // Dropped by relabeling.
+    if (target.metric_relabel && !target.metric_relabel->empty() && !HasMetricName()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", parser.line(), ": metric relabeling removed the metric name"));
+    }
 
     if (mode == Mode::kStale) {
       EncodeMerged(timestamp_ms, model::kStaleNaNBits, out, [&](uint64_t h) {
@@ -476,7 +502,8 @@ void ScrapeProcessor::WriteReport(const Target& target, int64_t ts, const Scrape
                                   const FetchOutcome& fetch, bool stale, model::SeriesBatch& out) {
   auto emit = [&](std::string_view name, double value, std::string_view phase = {}) {
     LabelView sv[2] = {{model::kMetricName, name}, {"phase", phase}};
-    MergeLabels(target, sv, phase.empty() ? 1 : 2);
+    // Report series are not subject to metric relabeling (as in Prometheus).
+    MergeLabels(target, sv, phase.empty() ? 1 : 2, /*relabel=*/false);
     const uint64_t bits = stale ? model::kStaleNaNBits : protowire::DoubleBits(value);
     EncodeMerged(ts, bits, out, [](uint64_t) { return true; });
   };

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "collector/model/labels.h"
 #include "collector/model/series_batch.h"
+#include "collector/relabel/relabeler.h"
 #include "collector/scrape/series_state.h"
 #include "collector/scrape/target.h"
 #include "collector/textparse/parser.h"
@@ -61,10 +62,7 @@ class ScrapeProcessor {
                        model::SeriesBatch& out);
 
  private:
-  struct LabelView {
-    std::string_view name;
-    std::string_view value;
-  };
+  using LabelView = relabel::LabelRef;
   enum class Mode { kScrape, kStale };
 
   // Parses `body`; in kScrape mode encodes every sample and fills hashes_/explicit_; in
@@ -76,14 +74,17 @@ class ScrapeProcessor {
                     ScrapeReport& report);
 
   // Merges `scraped[0..n)` (sorted by name, unique names, non-empty values, includes __name__)
-  // with the target and external labels into merged_[0..merged_n_).
-  void MergeLabels(const Target& target, const LabelView* scraped, size_t n);
+  // with the target labels, applies the job's metric relabeling when `relabel` is set, then
+  // adds the external labels, into merged_[0..merged_n_). Returns false when relabeling dropped
+  // the series.
+  bool MergeLabels(const Target& target, const LabelView* scraped, size_t n, bool relabel);
 
   // Encodes merged_ with one sample; returns the series hash. When `keep` returns false for
   // the hash, the entry is abandoned instead.
   template <typename Keep>
   uint64_t EncodeMerged(int64_t ts, uint64_t value_bits, model::SeriesBatch& out, Keep&& keep);
 
+  bool HasMetricName() const;
   // label_limit, label_name_length_limit, label_value_length_limit on merged_.
   absl::Status CheckLabelLimits(const config::ScrapeConfig& cfg, ScrapeReport& report) const;
   // Last explicit timestamp of series `h` in the previous scrape, or INT64_MIN.
@@ -115,6 +116,8 @@ class ScrapeProcessor {
   bool sorted_prev_built_ = false;
   std::vector<std::pair<uint64_t, size_t>> sorted_prev_;
   std::string decompressed_;
+  std::vector<LabelView> relabel_buf_;
+  relabel::Scratch relabel_scratch_;
 };
 
 }  // namespace tender::scrape

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "collector/config/config.h"
 #include "collector/model/labels.h"
+#include "collector/relabel/relabeler.h"
 
 namespace tender::scrape {
 
@@ -24,6 +25,8 @@ struct Target {
   model::Labels discovered_labels;
   // The job's config; shared by all targets of the job.
   std::shared_ptr<const config::ScrapeConfig> config;
+  // The job's compiled metric_relabel_configs; null or empty when it has none.
+  std::shared_ptr<const relabel::Relabeler> metric_relabel;
   absl::Duration interval;
   absl::Duration timeout;
   uint64_t hash = 0;  // Identity: hash of job and labels; the shard key and the schedule offset.

@@ -1,8 +1,10 @@
 #include "collector/discovery/static/static_targets.h"
 
+#include <map>
 #include <string>
 
 #include "collector/config/config.h"
+#include "collector/model/log.h"
 
 namespace tender::discovery {
 namespace {
@@ -34,21 +36,30 @@ void SetIfAbsent(model::Labels& labels, std::string_view name, std::string_view 
 
 }  // namespace
 
-std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
-                                           std::shared_ptr<const config::ScrapeConfig> job) {
-  model::Normalize(discovered);
-  model::Labels labels = discovered;
-  SetIfAbsent(labels, model::kJobLabel, job->job_name);
-  SetIfAbsent(labels, model::kSchemeLabel, job->scheme);
-  SetIfAbsent(labels, model::kMetricsPathLabel, job->metrics_path);
-  SetIfAbsent(labels, model::kScrapeIntervalLabel, config::FormatDuration(job->scrape_interval));
-  SetIfAbsent(labels, model::kScrapeTimeoutLabel, config::FormatDuration(job->scrape_timeout));
-  for (const auto& [name, values] : job->params) {
+model::Labels WithJobDefaults(model::Labels labels, const config::ScrapeConfig& job) {
+  // Prometheus PopulateLabels: defaults where the target has no value, params always.
+  model::Normalize(labels);
+  SetIfAbsent(labels, model::kJobLabel, job.job_name);
+  SetIfAbsent(labels, model::kScrapeIntervalLabel, config::FormatDuration(job.scrape_interval));
+  SetIfAbsent(labels, model::kScrapeTimeoutLabel, config::FormatDuration(job.scrape_timeout));
+  SetIfAbsent(labels, model::kMetricsPathLabel, job.metrics_path);
+  SetIfAbsent(labels, model::kSchemeLabel, job.scheme);
+  for (const auto& [name, values] : job.params) {
     if (!values.empty()) {
-      SetIfAbsent(labels, std::string(model::kParamLabelPrefix) + name, values.front());
+      model::Set(labels, std::string(model::kParamLabelPrefix) + name, values.front());
     }
   }
-  // (Target relabeling runs here.)
+  return labels;
+}
+
+namespace {}  // namespace
+
+std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
+                                           std::shared_ptr<const config::ScrapeConfig> job,
+                                           const relabel::Relabeler* target_relabel) {
+  model::Labels labels = WithJobDefaults(std::move(discovered), *job);
+  const model::Labels pre_relabel = labels;
+  if (target_relabel != nullptr && !target_relabel->Apply(labels)) return nullptr;
   const std::string address(model::Get(labels, model::kAddressLabel));
   if (address.empty()) return nullptr;
   SetIfAbsent(labels, model::kInstanceLabel, address);
@@ -58,54 +69,70 @@ std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
   t->config = job;
   t->interval = job->scrape_interval;
   t->timeout = job->scrape_timeout;
-  std::string url = std::string(model::Get(labels, model::kSchemeLabel)) + "://" + address +
-                    std::string(model::Get(labels, model::kMetricsPathLabel));
-  // Query: the job's params, with __param_<name> overriding the first value of each.
-  std::string query;
-  auto add = [&](std::string_view k, std::string_view v) {
-    query += query.empty() ? '?' : '&';
-    query += QueryEscape(k);
-    query += '=';
-    query += QueryEscape(v);
-  };
-  for (const auto& [name, values] : job->params) {
-    for (size_t i = 0; i < values.size(); ++i) {
-      const std::string_view override_value =
-          i == 0 ? model::Get(labels, std::string(model::kParamLabelPrefix) + name)
-                 : std::string_view();
-      add(name, override_value.empty() ? values[i] : override_value);
-    }
-  }
+  // Query: the job's params, the first value of each replaced by its __param_<name> label,
+  // plus __param_ labels relabeling created; encoded sorted by key like Go's url.Values.
+  std::map<std::string, std::vector<std::string>> params(job->params.begin(), job->params.end());
   for (const auto& l : labels) {
-    if (l.name.rfind(model::kParamLabelPrefix, 0) == 0) {
-      const std::string name = l.name.substr(model::kParamLabelPrefix.size());
-      if (!job->params.count(name)) add(name, l.value);
+    if (l.name.rfind(model::kParamLabelPrefix, 0) != 0) continue;
+    auto& values = params[l.name.substr(model::kParamLabelPrefix.size())];
+    if (values.empty()) {
+      values.push_back(l.value);
+    } else {
+      values[0] = l.value;
     }
   }
-  t->url = url + query;
+  std::string query;
+  for (const auto& [name, values] : params) {
+    for (const auto& v : values) {
+      query += query.empty() ? '?' : '&';
+      query += QueryEscape(name);
+      query += '=';
+      query += QueryEscape(v);
+    }
+  }
+  t->url = std::string(model::Get(labels, model::kSchemeLabel)) + "://" + address +
+           std::string(model::Get(labels, model::kMetricsPathLabel)) + query;
   for (const auto& l : labels) {
     if (l.name.rfind("__", 0) != 0) t->labels.push_back(l);
   }
-  t->discovered_labels = std::move(discovered);
+  t->discovered_labels = pre_relabel;
   t->hash = scrape::TargetHash(t->job, t->labels);
   return t;
 }
 
-scrape::TargetSet StaticTargets(const config::Config& config) {
+scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups) {
   scrape::TargetSet out;
   for (const auto& sc : config.scrape_configs) {
     auto job = std::make_shared<const config::ScrapeConfig>(sc);
+    // The loader validated every regex, so compiling cannot fail here; if it did, the job
+    // would run unrelabeled, which is worse than not running it.
+    auto target_relabel = relabel::Relabeler::Compile(sc.relabel_configs);
+    auto metric_relabel = relabel::Relabeler::Compile(sc.metric_relabel_configs);
+    if (!target_relabel.ok() || !metric_relabel.ok()) {
+      log::Error("discovery", "relabel rules failed to compile; job skipped",
+                 {{"job", sc.job_name}});
+      continue;
+    }
+    auto metric_rules =
+        std::make_shared<const relabel::Relabeler>(std::move(metric_relabel).value());
     std::vector<std::shared_ptr<scrape::Target>> targets;
+    auto add = [&](const model::Labels& group_labels, const std::string& address) {
+      model::Labels discovered = group_labels;
+      discovered.push_back({std::string(model::kAddressLabel), address});
+      model::Normalize(discovered);
+      if (auto t = MakeTarget(discovered, job, &*target_relabel)) {
+        t->metric_relabel = metric_rules;
+        targets.push_back(std::move(t));
+      } else {
+        out.dropped.push_back({sc.job_name, WithJobDefaults(std::move(discovered), *job)});
+      }
+    };
     for (const auto& group : sc.static_configs) {
-      for (const auto& address : group.targets) {
-        model::Labels discovered = group.labels;
-        discovered.push_back({std::string(model::kAddressLabel), address});
-        model::Normalize(discovered);
-        if (auto t = MakeTarget(discovered, job)) {
-          targets.push_back(std::move(t));
-        } else {
-          out.dropped.push_back({sc.job_name, std::move(discovered)});
-        }
+      for (const auto& address : group.targets) add(group.labels, address);
+    }
+    if (auto it = groups.find(sc.job_name); it != groups.end()) {
+      for (const auto& group : it->second) {
+        for (const auto& address : group.targets) add(group.labels, address);
       }
     }
     if (sc.target_limit > 0 && targets.size() > static_cast<size_t>(sc.target_limit)) {

@@ -4,22 +4,41 @@
 // with "__" are removed from the final set. Stateless; any thread.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "collector/config/config.h"
+#include "collector/discovery/file/target_group.h"
+#include "collector/relabel/relabeler.h"
 #include "collector/scrape/target.h"
 
 namespace tender::discovery {
 
-// One Target per address in every static_configs entry of every job; dropped ones listed.
-// A job with more active targets than its target_limit has all of them fail.
-scrape::TargetSet StaticTargets(const config::Config& config);
+// Groups found by service discovery, per job name.
+using DiscoveredGroups = std::map<std::string, std::vector<TargetGroup>>;
+
+// One Target per address in every static_configs entry and every discovered group of every
+// job, after target relabeling; dropped ones listed. A job with more active targets than its
+// target_limit has all of them fail.
+scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups);
+
+// BuildTargets with static_configs only.
+inline scrape::TargetSet StaticTargets(const config::Config& config) {
+  return BuildTargets(config, {});
+}
 
 // Builds a target from its discovered labels (which hold __address__ and any static or
 // discovered labels) and the job's config. Returns null when __address__ is missing or empty
 // (a dropped target).
 std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
-                                           std::shared_ptr<const config::ScrapeConfig> job);
+                                           std::shared_ptr<const config::ScrapeConfig> job,
+                                           const relabel::Relabeler* target_relabel = nullptr);
+
+// The discovered labels plus the job's defaults (job, __scheme__, __metrics_path__,
+// __scrape_interval__, __scrape_timeout__ where absent; __param_<name> always): what target
+// relabeling sees, and what the targets pages show as discovered labels.
+model::Labels WithJobDefaults(model::Labels labels, const config::ScrapeConfig& job);
 
 }  // namespace tender::discovery

@@ -1,0 +1,48 @@
+// Runs service discovery for the running config (file_sd_configs per job; static_configs need
+// none) and turns static and discovered groups into targets for the scrape manager, rebuilding
+// them whenever a discoverer reports a change or the config changes.
+// Thread-safe: ApplyConfig from the main or an admin thread, change reports from discoverer
+// threads.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "collector/config/config.h"
+#include "collector/discovery/file/file_discoverer.h"
+#include "collector/discovery/static/static_targets.h"
+#include "collector/scrape/scrape_manager.h"
+
+namespace tender::app {
+
+class DiscoveryManager {
+ public:
+  // `manager` and `registry` outlive this object.
+  DiscoveryManager(scrape::ScrapeManager* manager, prometheus::Registry* registry);
+  ~DiscoveryManager();
+
+  // Replaces the config: stops the old discoverers, starts new ones, applies the targets.
+  void ApplyConfig(const config::Config& config);
+
+  // Targets dropped by relabeling in the last rebuild.
+  std::vector<scrape::DroppedTarget> Dropped() const;
+  size_t active_targets() const;
+
+  void Shutdown();  // Stops discovery; safe twice.
+
+ private:
+  void RebuildLocked();
+
+  scrape::ScrapeManager* const manager_;
+  prometheus::Registry* const registry_;
+  mutable std::mutex mu_;  // Guards everything below. Never held while stopping a discoverer.
+  config::Config config_;
+  discovery::DiscoveredGroups groups_;
+  std::vector<scrape::DroppedTarget> dropped_;
+  size_t active_ = 0;
+  uint64_t generation_ = 0;  // Reports from discoverers of an older config are ignored.
+  std::vector<std::unique_ptr<discovery::FileDiscoverer>> discoverers_;
+};
+
+}  // namespace tender::app
