@@ -66,7 +66,7 @@ bool HasDollar(const std::string& s) { return s.find('$') != std::string::npos; 
 
 // binary.BigEndian.Uint64(md5(s)[8:]) % modulus, as Prometheus computes hashmod.
 uint64_t HashMod(std::string_view s, uint64_t modulus) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned char digest[EVP_MAX_MD_SIZE] = {};
   unsigned int len = 0;
   EVP_Digest(s.data(), s.size(), digest, &len, EVP_md5(), nullptr);
   uint64_t v = 0;
