@@ -6,7 +6,9 @@
 #include <rapidjson/document.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -202,6 +204,63 @@ TEST_F(E2EAdminTest, TargetsConfigAndReload) {
   EXPECT_TRUE(steady_seen);
   EXPECT_TRUE(added_stale);
   EXPECT_TRUE(receiver_.violations().empty());
+}
+
+TEST_F(E2EAdminTest, FileDiscoveryPicksUpChangesWithoutRestart) {
+  auto write_targets = [&](int n) {
+    std::string json = "[";
+    for (int i = 0; i < n; ++i) {
+      absl::StrAppend(&json, i ? "," : "", R"({"targets": ["127.0.0.1:)", fixture_port_,
+                      R"("], "labels": {"group": "g)", i, R"("}})");
+    }
+    json += "]";
+    std::ofstream(dir_ + "/targets.json.tmp") << json;
+    std::rename((dir_ + "/targets.json.tmp").c_str(), (dir_ + "/targets.json").c_str());
+  };
+  write_targets(1);
+  std::ofstream(dir_ + "/tender.yml") << absl::StrCat(R"(global:
+  scrape_interval: 500ms
+scrape_configs:
+  - job_name: files
+    file_sd_configs:
+      - files: [')",
+                                                      dir_, R"(/*.json']
+        refresh_interval: 1m
+remote_write:
+  - url: )",
+                                                      receiver_.url(), "\n");
+  StartTender(/*lifecycle=*/false);
+  auto groups = [&] {
+    rapidjson::Document doc;
+    doc.Parse(Get("/api/v1/targets").c_str());
+    std::vector<std::string> out;
+    if (!doc.IsObject()) return out;
+    for (const auto& t : doc["data"]["activeTargets"].GetArray()) {
+      out.push_back(t["labels"]["group"].GetString());
+      EXPECT_EQ(std::string(t["discoveredLabels"]["__meta_filepath"].GetString()),
+                dir_ + "/targets.json");
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  ASSERT_TRUE(
+      WaitFor([&] { return groups() == std::vector<std::string>{"g0"}; }, absl::Seconds(10)))
+      << Get("/api/v1/targets");
+  write_targets(2);  // Picked up from the file change, long before refresh_interval.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return groups() == std::vector<std::string>{"g0", "g1"};
+      },
+      absl::Seconds(10)))
+      << Get("/api/v1/targets");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& [key, samples] : receiver_.series()) {
+          if (absl::StrContains(key, "group=\"g1\"")) return true;
+        }
+        return false;
+      },
+      absl::Seconds(10)));
 }
 
 TEST_F(E2EAdminTest, ReloadEndpointNeedsLifecycleFlag) {
