@@ -139,7 +139,7 @@ absl::StatusOr<std::unique_ptr<ShardQueue>> ShardQueue::Open(
                                  .Register(*registry)
                                  .Add(base);
   {
-    absl::MutexLock lock(&q->mu_);
+    std::lock_guard<std::mutex> lock(q->mu_);
     q->ReplayLocked();
     q->UpdateGaugesLocked(q->Now());
   }
@@ -147,7 +147,7 @@ absl::StatusOr<std::unique_ptr<ShardQueue>> ShardQueue::Open(
 }
 
 ShardQueue::~ShardQueue() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   WriteCursorLocked();
   CloseWriterLocked();
   if (read_fd_ >= 0) close(read_fd_);
@@ -475,7 +475,7 @@ void ShardQueue::WriteCursorLocked() {
 
 void ShardQueue::Push(model::SeriesBatch&& batch) {
   const absl::Time now = Now();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   ExpireLocked(now);
   memory_bytes_ += static_cast<int64_t>(RecordBytes(batch));
   memory_.push_back(std::move(batch));
@@ -497,14 +497,18 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
     if (!status.ok() && was_oldest) ++head_generation_;
   }
   UpdateGaugesLocked(now);
-  not_empty_.Signal();
+  not_empty_.notify_one();
 }
 
 bool ShardQueue::Peek(model::SeriesBatch* out, absl::Duration wait) {
-  const absl::Time deadline = absl::Now() + wait;
-  absl::MutexLock lock(&mu_);
-  while (segments_.empty() && memory_.empty()) {
-    if (not_empty_.WaitWithDeadline(&mu_, deadline)) break;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (wait > absl::ZeroDuration()) {
+    // Clamped so that an infinite wait does not overflow the steady clock's arithmetic.
+    const absl::Duration bounded = std::min(wait, absl::Hours(24 * 365));
+    not_empty_.wait_for(lock, absl::ToChronoNanoseconds(bounded),
+                        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                          return !segments_.empty() || !memory_.empty();
+                        });
   }
   const absl::Time now = Now();
   ExpireLocked(now);
@@ -541,7 +545,7 @@ bool ShardQueue::Peek(model::SeriesBatch* out, absl::Duration wait) {
 }
 
 void ShardQueue::Pop() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (peeked_generation_.has_value() && *peeked_generation_ != head_generation_) {
     peeked_generation_.reset();  // The peeked batch was dropped already.
     return;
@@ -553,7 +557,7 @@ void ShardQueue::Pop() {
 
 absl::Status ShardQueue::Flush(absl::Duration deadline) {
   const absl::Time end = absl::Now() + deadline;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   while (!memory_.empty()) {
     if (absl::Now() > end) {
       return absl::DeadlineExceededError(
@@ -589,22 +593,22 @@ absl::Status ShardQueue::Flush(absl::Duration deadline) {
 }
 
 size_t ShardQueue::memory_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return static_cast<size_t>(memory_bytes_);
 }
 
 size_t ShardQueue::disk_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return static_cast<size_t>(disk_bytes_);
 }
 
 size_t ShardQueue::batches() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return disk_records_ + memory_.size();
 }
 
 ShardQueue::Stats ShardQueue::stats() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return stats_;
 }
 

@@ -4,18 +4,19 @@
 // Peeks and Pops. See exporters/queue/README.md for the format and the invariants.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/model/series_batch.h"
 #include "exporters/queue/segment_format.h"
@@ -139,8 +140,10 @@ class ShardQueue {
   Metrics metrics_;
 
   // Covers everything below. Disk I/O happens under it (one shard, sequential page-cache I/O).
-  mutable absl::Mutex mu_;
-  absl::CondVar not_empty_;
+  // std::mutex rather than absl::Mutex so that ThreadSanitizer sees it (Debian's abseil is not
+  // instrumented).
+  mutable std::mutex mu_;
+  std::condition_variable not_empty_;
   // Order of the queue: segments_ (oldest first), then memory_. Everything on disk is older
   // than everything in memory.
   std::deque<Segment> segments_ ABSL_GUARDED_BY(mu_);

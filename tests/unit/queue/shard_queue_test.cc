@@ -375,3 +375,46 @@ TEST(ShardQueueTest, ConcurrentProducerAndConsumerKeepOrder) {
 
 }  // namespace
 }  // namespace tender::queue
+
+namespace tender::queue {
+namespace {
+
+TEST(ShardQueueWaitTest, PeekWaitsForAPushAndTimesOutWhenEmpty) {
+  testing_util::TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  auto q = ShardQueue::Open(o, nullptr, {});
+  ASSERT_TRUE(q.ok());
+  model::SeriesBatch b;
+  EXPECT_FALSE((*q)->Peek(&b, absl::Milliseconds(1)));
+  std::thread producer([&q] { (*q)->Push(testing_util::MakeBatch(5, 10)); });
+  // Generous deadline: the wait ends as soon as the push lands.
+  ASSERT_TRUE((*q)->Peek(&b, absl::Seconds(30)));
+  EXPECT_EQ(b.shard_key, 5u);
+  producer.join();
+}
+
+// A record damaged after it was written (bit rot) fails its CRC when read back: it is skipped
+// and counted, and the next record is returned instead.
+TEST(ShardQueueWaitTest, RecordCorruptedOnDiskIsSkippedWhenRead) {
+  testing_util::TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  o.memory_budget_bytes = 0;
+  auto q = ShardQueue::Open(o, nullptr, {});
+  ASSERT_TRUE(q.ok());
+  for (uint64_t i = 0; i < 3; ++i) (*q)->Push(testing_util::MakeBatch(i, 100));
+  const auto files = testing_util::SegmentFiles(dir.path());
+  ASSERT_EQ(files.size(), 1u);
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    const auto pos = static_cast<std::streamoff>(kSegmentHeaderBytes + 60);  // In record 0.
+    f.seekp(pos);
+    f.put('\xff');
+  }
+  EXPECT_EQ(testing_util::Ids(testing_util::Drain(**q)), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ((*q)->stats().corrupt_records, 1u);
+}
+
+}  // namespace
+}  // namespace tender::queue
