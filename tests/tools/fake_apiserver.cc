@@ -1,0 +1,423 @@
+#include "tests/tools/fake_apiserver.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "collector/model/absl_compat.h"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace tender::test_tools {
+namespace {
+
+std::string StatusJson(int code, std::string_view reason, std::string_view message) {
+  return absl::StrCat(
+      R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":")",
+      ToAbsl(message), R"(","reason":")", ToAbsl(reason), R"(","code":)", code, "}");
+}
+
+std::string KindOf(const std::string& resource) {
+  if (resource == "nodes") return "Node";
+  if (resource == "pods") return "Pod";
+  if (resource == "services") return "Service";
+  if (resource == "endpoints") return "Endpoints";
+  return "EndpointSlice";
+}
+
+std::string ApiVersionOf(const std::string& resource) {
+  return resource == "endpointslices" ? "discovery.k8s.io/v1" : "v1";
+}
+
+std::string EventLine(std::string_view type, std::string_view object_json) {
+  return absl::StrCat(R"({"type":")", ToAbsl(type), R"(","object":)", ToAbsl(object_json), "}\n");
+}
+
+}  // namespace
+
+FakeApiServer::FakeApiServer() : server_(std::make_unique<httplib::Server>()) {}
+
+FakeApiServer::~FakeApiServer() { Stop(); }
+
+std::string FakeApiServer::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+absl::Status FakeApiServer::Start() {
+  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  auto route = [this](const std::string& pattern, bool namespaced) {
+    server_->Get(pattern, [this, namespaced](const httplib::Request& req, httplib::Response& res) {
+      std::string ns = namespaced ? req.matches[1].str() : "";
+      std::string resource = req.matches[namespaced ? 2 : 1].str();
+      Handle(req, res, resource, ns);
+    });
+  };
+  route(R"(/api/v1/(nodes|pods|services|endpoints))", false);
+  route(R"(/api/v1/namespaces/([^/]+)/(pods|services|endpoints))", true);
+  route(R"(/apis/discovery\.k8s\.io/v1/(endpointslices))", false);
+  route(R"(/apis/discovery\.k8s\.io/v1/namespaces/([^/]+)/(endpointslices))", true);
+  port_ = server_->bind_to_any_port("127.0.0.1");
+  if (port_ <= 0) return absl::UnavailableError("fake apiserver: cannot bind 127.0.0.1");
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void FakeApiServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void FakeApiServer::set_token(std::string token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  token_ = std::move(token);
+}
+
+void FakeApiServer::set_bookmark_interval(absl::Duration interval) {
+  std::lock_guard<std::mutex> lock(mu_);
+  bookmark_interval_ = interval;
+}
+
+int64_t FakeApiServer::Upsert(std::string_view resource, std::string_view object_json) {
+  rapidjson::Document doc;
+  doc.Parse(object_json.data(), object_json.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("metadata") ||
+      !doc["metadata"].IsObject() || !doc["metadata"].HasMember("name")) {
+    return -1;
+  }
+  auto& alloc = doc.GetAllocator();
+  rapidjson::Value& md = doc["metadata"];
+  std::string name = md["name"].GetString();
+  std::string ns =
+      md.HasMember("namespace") && md["namespace"].IsString() ? md["namespace"].GetString() : "";
+  std::string key = ns.empty() ? name : absl::StrCat(ns, "/", name);
+  std::string res(resource);
+  int64_t rv;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Resource& r = resources_[res];
+    rv = ++rv_;
+    auto it = r.objects.find(key);
+    bool exists = it != r.objects.end();
+    if (!md.HasMember("uid")) {
+      std::string uid = absl::StrCat("uid-", rv);
+      if (exists) {
+        rapidjson::Document old;
+        old.Parse(it->second.second.c_str());
+        if (old.IsObject() && old["metadata"].HasMember("uid"))
+          uid = old["metadata"]["uid"].GetString();
+      }
+      md.AddMember("uid", rapidjson::Value(uid.c_str(), alloc), alloc);
+    }
+    md.RemoveMember("resourceVersion");
+    std::string rv_text = absl::StrCat(rv);
+    md.AddMember("resourceVersion", rapidjson::Value(rv_text.c_str(), alloc), alloc);
+    if (!doc.HasMember("kind")) {
+      doc.AddMember("kind", rapidjson::Value(KindOf(res).c_str(), alloc), alloc);
+    }
+    if (!doc.HasMember("apiVersion")) {
+      doc.AddMember("apiVersion", rapidjson::Value(ApiVersionOf(res).c_str(), alloc), alloc);
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+    doc.Accept(writer);
+    std::string json(buf.GetString(), buf.GetSize());
+    r.objects[key] = {ns, json};
+    r.history.push_back({rv, exists ? "MODIFIED" : "ADDED", ns, json});
+  }
+  cv_.notify_all();
+  return rv;
+}
+
+bool FakeApiServer::Delete(std::string_view resource, std::string_view ns, std::string_view name) {
+  std::string key = ns.empty() ? std::string(name) : absl::StrCat(ToAbsl(ns), "/", ToAbsl(name));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Resource& r = resources_[std::string(resource)];
+    auto it = r.objects.find(key);
+    if (it == r.objects.end()) return false;
+    int64_t rv = ++rv_;
+    // The DELETED event carries the last state with the deletion's resourceVersion.
+    rapidjson::Document doc;
+    doc.Parse(it->second.second.c_str());
+    auto& alloc = doc.GetAllocator();
+    doc["metadata"].RemoveMember("resourceVersion");
+    std::string rv_text = absl::StrCat(rv);
+    doc["metadata"].AddMember("resourceVersion", rapidjson::Value(rv_text.c_str(), alloc), alloc);
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+    doc.Accept(writer);
+    r.history.push_back(
+        {rv, "DELETED", it->second.first, std::string(buf.GetString(), buf.GetSize())});
+    r.objects.erase(it);
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void FakeApiServer::Compact() {
+  std::lock_guard<std::mutex> lock(mu_);
+  compacted_rv_ = rv_;
+}
+
+void FakeApiServer::ExpireWatches() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    compacted_rv_ = rv_;
+    ++expire_generation_;
+  }
+  cv_.notify_all();
+}
+
+void FakeApiServer::CloseWatches() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++close_generation_;
+  }
+  cv_.notify_all();
+}
+
+void FakeApiServer::SendBookmarks() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++bookmark_generation_;
+  }
+  cv_.notify_all();
+}
+
+void FakeApiServer::FailNext(int status, int count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_status_ = status;
+  fail_count_ = count;
+}
+
+int64_t FakeApiServer::resource_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rv_;
+}
+int FakeApiServer::list_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return list_requests_;
+}
+int FakeApiServer::watch_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return watch_requests_;
+}
+int FakeApiServer::open_watches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return open_watches_;
+}
+
+bool FakeApiServer::WaitForOpenWatches(int n, absl::Duration timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
+                      [&] { return open_watches_ >= n; });
+}
+
+void FakeApiServer::Handle(const httplib::Request& req, httplib::Response& res,
+                           const std::string& resource, const std::string& ns) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_) {
+      res.status = 401;
+      res.set_content(StatusJson(401, "Unauthorized", "Unauthorized"), "application/json");
+      return;
+    }
+    if (fail_count_ > 0) {
+      --fail_count_;
+      res.status = fail_status_;
+      res.set_header("Retry-After", "1");
+      res.set_content(
+          StatusJson(fail_status_, fail_status_ == 429 ? "TooManyRequests" : "ServiceUnavailable",
+                     "scripted failure"),
+          "application/json");
+      return;
+    }
+  }
+  std::string watch = req.get_param_value("watch");
+  if (watch == "1" || watch == "true") {
+    Watch(req, res, resource, ns);
+  } else {
+    List(req, res, resource, ns);
+  }
+}
+
+void FakeApiServer::List(const httplib::Request& req, httplib::Response& res,
+                         const std::string& resource, const std::string& ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++list_requests_;
+  size_t limit = 0;
+  if (req.has_param("limit")) {
+    uint64_t l = 0;
+    if (absl::SimpleAtoi(req.get_param_value("limit"), &l)) limit = l;
+  }
+  std::string cont = req.get_param_value("continue");
+  std::string snapshot_id;
+  size_t offset = 0;
+  Snapshot* snap = nullptr;
+  Snapshot fresh;
+  if (!cont.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(cont, ':');
+    auto it = parts.size() == 2 ? snapshots_.find(parts[0]) : snapshots_.end();
+    uint64_t off = 0;
+    if (it == snapshots_.end() || !absl::SimpleAtoi(parts[1], &off)) {
+      res.status = 410;
+      res.set_content(StatusJson(410, "Expired", "continue token expired"), "application/json");
+      return;
+    }
+    snapshot_id = parts[0];
+    snap = &it->second;
+    offset = off;
+  } else {
+    fresh.rv = rv_;
+    for (const auto& [key, value] : resources_[resource].objects) {
+      if (ns.empty() || value.first == ns) fresh.items.push_back(value.second);
+    }
+    snap = &fresh;
+  }
+  size_t end = limit == 0 ? snap->items.size() : std::min(snap->items.size(), offset + limit);
+  std::string next;
+  if (end < snap->items.size()) {
+    if (snapshot_id.empty()) {
+      snapshot_id = absl::StrCat(next_snapshot_++);
+      snap = &(snapshots_[snapshot_id] = std::move(fresh));
+    }
+    next = absl::StrCat(snapshot_id, ":", end);
+  }
+  std::string body =
+      absl::StrCat(R"({"kind":")", KindOf(resource), R"(List","apiVersion":")",
+                   ApiVersionOf(resource), R"(","metadata":{"resourceVersion":")", snap->rv, "\"");
+  if (!next.empty()) absl::StrAppend(&body, R"(,"continue":")", next, "\"");
+  absl::StrAppend(&body, R"(},"items":[)");
+  for (size_t i = offset; i < end; ++i) {
+    if (i > offset) body += ",";
+    body += snap->items[i];
+  }
+  body += "]}";
+  res.set_content(body, "application/json");
+}
+
+void FakeApiServer::Watch(const httplib::Request& req, httplib::Response& res,
+                          const std::string& resource, const std::string& ns) {
+  struct WatchState {
+    std::string resource, ns;
+    int64_t rv = 0;
+    bool bookmarks = false;
+    std::chrono::steady_clock::time_point deadline, next_bookmark;
+    int64_t expire_gen, close_gen, bookmark_gen;
+    std::vector<std::string> initial;  // Synthetic ADDED lines still to send.
+  };
+  auto w = std::make_shared<WatchState>();
+  w->resource = resource;
+  w->ns = ns;
+  w->bookmarks = req.get_param_value("allowWatchBookmarks") == "true";
+  int64_t timeout_s = 1800;
+  if (req.has_param("timeoutSeconds")) {
+    int64_t t = 0;
+    if (absl::SimpleAtoi(req.get_param_value("timeoutSeconds"), &t) && t > 0) timeout_s = t;
+  }
+  auto now = std::chrono::steady_clock::now();
+  w->deadline = now + std::chrono::seconds(timeout_s);
+  std::string rv_param = req.get_param_value("resourceVersion");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++watch_requests_;
+    if (rv_param.empty() || rv_param == "0") {
+      for (const auto& [key, value] : resources_[resource].objects) {
+        if (ns.empty() || value.first == ns) w->initial.push_back(EventLine("ADDED", value.second));
+      }
+      w->rv = rv_;
+    } else if (!absl::SimpleAtoi(rv_param, &w->rv)) {
+      res.status = 400;
+      res.set_content(StatusJson(400, "BadRequest", "bad resourceVersion"), "application/json");
+      return;
+    } else if (w->rv < compacted_rv_) {
+      res.status = 410;
+      res.set_content(
+          StatusJson(410, "Expired",
+                     absl::StrCat("too old resource version: ", w->rv, " (", compacted_rv_, ")")),
+          "application/json");
+      return;
+    }
+    w->expire_gen = expire_generation_;
+    w->close_gen = close_generation_;
+    w->bookmark_gen = bookmark_generation_;
+    ++open_watches_;
+    if (bookmark_interval_ > absl::ZeroDuration()) {
+      w->next_bookmark = now + absl::ToChronoMilliseconds(bookmark_interval_);
+    } else {
+      w->next_bookmark = std::chrono::steady_clock::time_point::max();
+    }
+  }
+  cv_.notify_all();
+  res.set_chunked_content_provider(
+      "application/json",
+      [this, w](size_t, httplib::DataSink& sink) {
+        std::vector<std::string> lines;
+        bool finish = false;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (true) {
+            if (stopping_) return false;
+            lines.swap(w->initial);
+            if (w->expire_gen != expire_generation_) {
+              lines.push_back(
+                  EventLine("ERROR", StatusJson(410, "Expired", "too old resource version")));
+              finish = true;
+              break;
+            }
+            auto now = std::chrono::steady_clock::now();
+            if (w->close_gen != close_generation_ || now >= w->deadline) {
+              finish = true;
+              break;
+            }
+            const std::vector<Event>& history = resources_[w->resource].history;
+            auto it = std::upper_bound(history.begin(), history.end(), w->rv,
+                                       [](int64_t rv, const Event& e) { return rv < e.rv; });
+            for (; it != history.end(); ++it) {
+              if (w->ns.empty() || it->ns == w->ns) lines.push_back(EventLine(it->type, it->json));
+              w->rv = it->rv;
+            }
+            bool bookmark_due = w->bookmark_gen != bookmark_generation_ || now >= w->next_bookmark;
+            if (bookmark_due) {
+              w->bookmark_gen = bookmark_generation_;
+              if (bookmark_interval_ > absl::ZeroDuration()) {
+                w->next_bookmark = now + absl::ToChronoMilliseconds(bookmark_interval_);
+              }
+              if (w->bookmarks) {
+                w->rv = std::max(w->rv, rv_);
+                lines.push_back(EventLine(
+                    "BOOKMARK", absl::StrCat(R"({"kind":")", KindOf(w->resource),
+                                             R"(","apiVersion":")", ApiVersionOf(w->resource),
+                                             R"(","metadata":{"resourceVersion":")", rv_, "\"}}")));
+              }
+            }
+            if (!lines.empty()) break;
+            cv_.wait_for(lock, std::chrono::milliseconds(50));
+          }
+        }
+        for (const std::string& line : lines) {
+          if (!sink.write(line.data(), line.size())) return false;
+        }
+        if (finish) sink.done();
+        return true;
+      },
+      [this](bool) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          --open_watches_;
+        }
+        cv_.notify_all();
+      });
+}
+
+}  // namespace tender::test_tools

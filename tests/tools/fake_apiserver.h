@@ -1,0 +1,128 @@
+// FakeApiServer: an in-process Kubernetes API server for tests (cpp-httplib on 127.0.0.1, an
+// OS-chosen port). Serves list (limit/continue paging over a consistent snapshot) and watch
+// (chunked newline-delimited events, bookmarks, timeoutSeconds) for nodes, pods, services,
+// endpoints (all-namespace and namespaced paths) and discovery.k8s.io/v1 endpointslices. Tests
+// mutate objects while watches run, force 410 (at watch start or mid-stream), close streams,
+// and script 429/503 answers. Checks the bearer token when one is set.
+// Thread-safe: requests run on server threads; tests call any method from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace tender::test_tools {
+
+class FakeApiServer {
+ public:
+  FakeApiServer();
+  ~FakeApiServer();  // Stops.
+
+  FakeApiServer(const FakeApiServer&) = delete;
+  FakeApiServer& operator=(const FakeApiServer&) = delete;
+
+  // Binds 127.0.0.1:0 and serves. Call once.
+  absl::Status Start();
+  // Ends all watch streams and stops the server. Idempotent.
+  void Stop();
+
+  int port() const { return port_; }
+  std::string url() const;  // "http://127.0.0.1:<port>"
+
+  // Requests must carry "Authorization: Bearer <token>" (401 otherwise). "" disables the check.
+  void set_token(std::string token);
+  // Interval at which watches with allowWatchBookmarks=true get a BOOKMARK (zero: only on
+  // SendBookmarks()).
+  void set_bookmark_interval(absl::Duration interval);
+
+  // `resource` is one of nodes, pods, services, endpoints, endpointslices. `object_json` is a
+  // JSON object with metadata.name (and metadata.namespace for namespaced kinds); the server
+  // sets metadata.resourceVersion (and a uid when missing). Creates or replaces; emits ADDED or
+  // MODIFIED. Returns the new resourceVersion.
+  int64_t Upsert(std::string_view resource, std::string_view object_json);
+  // Deletes ns/name (ns "" for nodes); emits DELETED. False when absent.
+  bool Delete(std::string_view resource, std::string_view ns, std::string_view name);
+
+  // Forgets event history up to now: a watch from an older resourceVersion gets HTTP 410.
+  void Compact();
+  // Compacts, and every open watch stream gets an ERROR event (Status code 410, reason
+  // Expired) and is then closed.
+  void ExpireWatches();
+  // Closes every open watch stream cleanly (as a server-side timeout does).
+  void CloseWatches();
+  // Sends a BOOKMARK with the current resourceVersion to every watch that allows them.
+  void SendBookmarks();
+  // The next `count` requests (list or watch) are answered with `status` (e.g. 429, 503) and
+  // Retry-After: 1.
+  void FailNext(int status, int count);
+
+  int64_t resource_version() const;
+  int list_requests() const;
+  int watch_requests() const;
+  int open_watches() const;
+  // Blocks until at least `n` watches are open (or the deadline passes); true on success.
+  bool WaitForOpenWatches(int n, absl::Duration timeout) const;
+
+ private:
+  struct Event {
+    int64_t rv;
+    std::string type;
+    std::string ns;
+    std::string json;  // The object.
+  };
+  struct Resource {
+    std::map<std::string, std::pair<std::string, std::string>> objects;  // key -> (ns, json)
+    std::vector<Event> history;
+  };
+  struct Snapshot {
+    std::vector<std::string> items;
+    int64_t rv;
+  };
+
+  void Handle(const httplib::Request& req, httplib::Response& res, const std::string& resource,
+              const std::string& ns);
+  void List(const httplib::Request& req, httplib::Response& res, const std::string& resource,
+            const std::string& ns);
+  void Watch(const httplib::Request& req, httplib::Response& res, const std::string& resource,
+             const std::string& ns);
+
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+
+  mutable std::mutex mu_;  // Covers everything below.
+  mutable std::condition_variable cv_;
+  std::string token_;
+  absl::Duration bookmark_interval_ = absl::ZeroDuration();
+  int64_t rv_ = 100;
+  int64_t compacted_rv_ = 0;
+  std::map<std::string, Resource> resources_;
+  std::map<std::string, Snapshot> snapshots_;  // Continue token id -> list snapshot.
+  int64_t next_snapshot_ = 1;
+  int64_t expire_generation_ = 0;
+  int64_t close_generation_ = 0;
+  int64_t bookmark_generation_ = 0;
+  int fail_status_ = 0;
+  int fail_count_ = 0;
+  int list_requests_ = 0;
+  int watch_requests_ = 0;
+  int open_watches_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace tender::test_tools

@@ -1,0 +1,163 @@
+#include "collector/k8s/rest_client.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/tools/fake_apiserver.h"
+
+namespace tender::k8s {
+namespace {
+
+using test_tools::FakeApiServer;
+using ::testing::HasSubstr;
+
+std::string Pod(const std::string& ns, const std::string& name, const std::string& phase = "") {
+  return absl::StrCat(R"({"metadata":{"name":")", name, R"(","namespace":")", ns,
+                      R"("},"status":{"phase":")", phase, R"("}})");
+}
+
+class RestClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    server_.set_token("secret");
+    KubeConfig config;
+    config.cluster.server = server_.url();
+    config.user.token = "secret";
+    absl::StatusOr<std::unique_ptr<RestClient>> c = RestClient::Create(config);
+    ASSERT_TRUE(c.ok()) << c.status();
+    client_ = std::move(*c);
+  }
+
+  FakeApiServer server_;
+  std::unique_ptr<RestClient> client_;
+};
+
+TEST_F(RestClientTest, GetListsWithBearerToken) {
+  server_.Upsert("pods", Pod("a", "p1"));
+  absl::StatusOr<Response> r = client_->Get("/api/v1/namespaces/a/pods", {{"limit", "10"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr(R"("name":"p1")"));
+  EXPECT_THAT(r->content_type, HasSubstr("application/json"));
+}
+
+TEST_F(RestClientTest, HttpErrorsMapToCodes) {
+  KubeConfig config;
+  config.cluster.server = server_.url();
+  config.user.token = "wrong";
+  auto bad = RestClient::Create(config);
+  ASSERT_TRUE(bad.ok());
+  absl::StatusOr<Response> r = (*bad)->Get("/api/v1/pods");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("Unauthorized"));
+
+  auto check = [&](int http, absl::StatusCode want) {
+    SCOPED_TRACE(http);
+    server_.FailNext(http, 1);
+    EXPECT_EQ(client_->Get("/api/v1/pods").status().code(), want);
+  };
+  check(429, absl::StatusCode::kResourceExhausted);
+  check(503, absl::StatusCode::kUnavailable);
+  check(410, absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(IsExpired(absl::OutOfRangeError("x")));
+  EXPECT_EQ(client_->Get("/api/v1/nosuch").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ParseWatchEventTest, Table) {
+  auto check = [](const std::string& name, const std::string& line, bool ok, WatchEventType type,
+                  int code) {
+    SCOPED_TRACE(name);
+    absl::StatusOr<WatchEvent> ev = ParseWatchEvent(line);
+    ASSERT_EQ(ev.ok(), ok) << ev.status();
+    if (!ok) return;
+    EXPECT_EQ(ev->type, type);
+    EXPECT_EQ(ev->error_code, code);
+    EXPECT_EQ(ev->IsExpired(), code == 410);
+    EXPECT_TRUE(ev->object->IsObject());
+  };
+  check("added", R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})", true,
+        WatchEventType::kAdded, 0);
+  check("modified", R"({"type":"MODIFIED","object":{}})", true, WatchEventType::kModified, 0);
+  check("deleted", R"({"type":"DELETED","object":{}})", true, WatchEventType::kDeleted, 0);
+  check("bookmark", R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"5"}}})", true,
+        WatchEventType::kBookmark, 0);
+  check("expired", R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}})",
+        true, WatchEventType::kError, 410);
+  check("gone (old servers)",
+        R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Gone"}})", true,
+        WatchEventType::kError, 410);
+  check("other error", R"({"type":"ERROR","object":{"kind":"Status","code":500}})", true,
+        WatchEventType::kError, 500);
+  check("unknown type", R"({"type":"WHAT","object":{}})", false, WatchEventType::kError, 0);
+  check("no object", R"({"type":"ADDED"})", false, WatchEventType::kError, 0);
+  check("truncated", R"({"type":"ADDED","obj)", false, WatchEventType::kError, 0);
+}
+
+TEST_F(RestClientTest, WatchStreamsEventsUntilServerCloses) {
+  server_.Upsert("pods", Pod("a", "p1"));
+  std::string rv = absl::StrCat(server_.resource_version());
+  std::vector<std::string> seen;
+  std::thread writer([&] {
+    ASSERT_TRUE(server_.WaitForOpenWatches(1, absl::Seconds(10)));
+    server_.Upsert("pods", Pod("a", "p2"));
+    server_.Upsert("pods", Pod("a", "p2", "Running"));
+    server_.Delete("pods", "a", "p1");
+    server_.Upsert("pods", Pod("b", "other-namespace"));
+  });
+  absl::Status s = client_->Watch(
+      "/api/v1/namespaces/a/pods", {{"watch", "1"}, {"resourceVersion", rv}}, [&](WatchEvent&& ev) {
+        const auto& md = (*ev.object)["metadata"];
+        seen.push_back(absl::StrCat(static_cast<int>(ev.type), ":", md["name"].GetString()));
+        if (seen.size() == 3) server_.CloseWatches();
+        return true;
+      });
+  writer.join();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(seen, (std::vector<std::string>{"0:p2", "1:p2", "2:p1"}));
+}
+
+TEST_F(RestClientTest, WatchReportsExpiry) {
+  server_.Upsert("pods", Pod("a", "p1"));
+  std::string old_rv = absl::StrCat(server_.resource_version() - 1);
+  server_.Compact();
+  absl::Status s = client_->Watch("/api/v1/pods", {{"watch", "1"}, {"resourceVersion", old_rv}},
+                                  [](WatchEvent&&) { return true; });
+  EXPECT_TRUE(IsExpired(s)) << s;
+
+  // Mid-stream: an ERROR event with code 410.
+  std::string rv = absl::StrCat(server_.resource_version());
+  std::thread expirer([&] {
+    ASSERT_TRUE(server_.WaitForOpenWatches(1, absl::Seconds(10)));
+    server_.ExpireWatches();
+  });
+  bool expired_event = false;
+  s = client_->Watch("/api/v1/pods", {{"watch", "1"}, {"resourceVersion", rv}},
+                     [&](WatchEvent&& ev) {
+                       expired_event = ev.IsExpired();
+                       return !expired_event;
+                     });
+  expirer.join();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(expired_event);
+}
+
+TEST_F(RestClientTest, WatchCancels) {
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    ASSERT_TRUE(server_.WaitForOpenWatches(1, absl::Seconds(10)));
+    cancel = true;
+  });
+  absl::Status s = client_->Watch(
+      "/api/v1/nodes", {{"watch", "1"}, {"resourceVersion", "1"}},
+      [](WatchEvent&&) { return true; }, &cancel);
+  canceller.join();
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+}
+
+}  // namespace
+}  // namespace tender::k8s
