@@ -83,7 +83,7 @@ class RestClient {
 
   // Streams GET path?query (the caller adds watch=1, resourceVersion, ...) and calls
   // `on_event` per event. Returns OK when the server ended the stream or `on_event` returned
-  // false, Cancelled when `*cancel` became true (checked about once a second even when idle),
+  // false, Cancelled when `*cancel` became true (noticed within about 100 ms, also when idle),
   // otherwise the error (HTTP status mapped as for Get; an undecodable line is
   // InvalidArgument). `max_duration` bounds the whole stream (zero: unbounded).
   absl::Status Watch(std::string_view path, const Query& query, const EventHandler& on_event,
