@@ -1,6 +1,11 @@
 #include "collector/k8s/rest_client.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -66,6 +71,33 @@ TEST_F(RestClientTest, HttpErrorsMapToCodes) {
   check(410, absl::StatusCode::kOutOfRange);
   EXPECT_TRUE(IsExpired(absl::OutOfRangeError("x")));
   EXPECT_EQ(client_->Get("/api/v1/nosuch").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RestClientTest, UnauthorizedReRunsExecPluginOnce) {
+  char tmpl[] = "/tmp/k8s_rest_execXXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string script = dir + "/plugin.sh";
+  // Prints tok-1, then tok-2, ... (one more per run).
+  std::ofstream(script) << "#!/bin/sh\nn=$(cat " << dir << "/runs 2>/dev/null || echo 0)\n"
+                        << "n=$((n+1)); echo $n > " << dir << "/runs\n"
+                        << "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                        << "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-%s\"}}' $n\n";
+  chmod(script.c_str(), 0755);
+  KubeConfig config;
+  config.cluster.server = server_.url();
+  config.user.exec = ExecConfig{};
+  config.user.exec->command = script;
+  auto client = RestClient::Create(config);
+  ASSERT_TRUE(client.ok()) << client.status();
+  server_.set_token("tok-2");  // The first token is already stale.
+  absl::StatusOr<Response> r = (*client)->Get("/api/v1/nodes");
+  EXPECT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*client)->credentials().exec_runs(), 2);
+  server_.set_token("tok-9");  // Still wrong after one re-run: the 401 is returned.
+  r = (*client)->Get("/api/v1/nodes");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ((*client)->credentials().exec_runs(), 3);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ParseWatchEventTest, Table) {
