@@ -233,7 +233,7 @@ absl::Status CredentialProvider::RefreshTokenFileLocked() {
 }
 
 absl::StatusOr<Credential> CredentialProvider::Get() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   RETURN_IF_ERROR(LoadClientCertLocked());
   Credential out = static_;
   if (out.bearer_token.empty() && !user_.token_file.empty()) {
@@ -260,13 +260,13 @@ absl::StatusOr<Credential> CredentialProvider::Get() {
 }
 
 void CredentialProvider::Invalidate() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   exec_cached_.reset();
   file_size_ = -1;
 }
 
 int CredentialProvider::exec_runs() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return exec_runs_;
 }
 

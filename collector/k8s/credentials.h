@@ -7,13 +7,13 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/k8s/kubeconfig.h"
 
@@ -73,7 +73,7 @@ class CredentialProvider {
 
   const UserConfig user_;
   const Clock clock_;
-  mutable absl::Mutex mu_;  // Covers everything below.
+  mutable std::mutex mu_;  // Covers everything below (std::mutex: visible to TSan).
   bool cert_loaded_ ABSL_GUARDED_BY(mu_) = false;
   Credential static_ ABSL_GUARDED_BY(mu_);  // Cert/key PEM, static token, basic auth.
   std::string file_token_ ABSL_GUARDED_BY(mu_);

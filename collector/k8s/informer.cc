@@ -63,14 +63,15 @@ void Informer::Shutdown() {
     if (thread_.joinable()) thread_.join();
     return;
   }
-  stop_note_.Notify();
+  { std::lock_guard<std::mutex> lock(stop_mu_); }
+  stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 std::vector<ObjectRef> Informer::Store() const {
   std::vector<ObjectRef> out;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     out.reserve(store_.size());
     for (const auto& [key, obj] : store_) out.push_back(obj);
   }
@@ -80,21 +81,24 @@ std::vector<ObjectRef> Informer::Store() const {
 }
 
 InformerStats Informer::Stats() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return stats_;
 }
 
 std::string Informer::LastResourceVersion() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return rv_;
 }
 
 bool Informer::HasSynced() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return synced_;
 }
 
-bool Informer::SleepFor(absl::Duration d) { return !stop_note_.WaitForNotificationWithTimeout(d); }
+bool Informer::SleepFor(absl::Duration d) {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  return !stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return stop_.load(); });
+}
 
 void Informer::Run() {
   bool need_list = true;
@@ -102,7 +106,7 @@ void Informer::Run() {
   static log::Throttle throttle(absl::Seconds(10));
   auto fail = [&](const absl::Status& s, std::string_view what) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       ++stats_.errors;
     }
     if (uint64_t suppressed = 0; throttle.Allow(&suppressed)) {
@@ -129,7 +133,7 @@ void Informer::Run() {
     if (stop_.load()) break;
     if (watch_expired_ || IsExpired(s)) {
       // History is gone: re-list now and diff (client-go does the same, without backoff).
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       ++stats_.expired;
       need_list = true;
       continue;
@@ -179,7 +183,7 @@ absl::Status Informer::ListAndSync() {
         listed[(*obj)->key] = *std::move(obj);
       }
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     ++stats_.list_pages;
   } while (!cont.empty() && !stop_.load());
   if (stop_.load()) return absl::CancelledError("shutting down");
@@ -187,7 +191,7 @@ absl::Status Informer::ListAndSync() {
   std::vector<ObjectRef> added, deleted;
   std::vector<std::pair<ObjectRef, ObjectRef>> updated;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, obj] : store_) {
       if (!listed.contains(key)) deleted.push_back(obj);
     }
@@ -217,7 +221,7 @@ absl::Status Informer::ListAndSync() {
     if (handlers_.on_added) handlers_.on_added(obj);
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     synced_ = true;
   }
   if (handlers_.on_synced) handlers_.on_synced();
@@ -234,7 +238,7 @@ absl::Status Informer::WatchOnce() {
   q.emplace_back("allowWatchBookmarks", "true");
   q.emplace_back("timeoutSeconds", absl::StrCat(timeout_s));
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     ++stats_.watches;
   }
   watch_expired_ = false;
@@ -262,7 +266,7 @@ void Informer::Apply(WatchEvent&& ev) {
   }
   if (ev.type == WatchEventType::kBookmark) {
     std::string rv = MetaResourceVersion(*ev.object);
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     ++stats_.events;
     if (!rv.empty()) rv_ = rv;
     return;
@@ -275,7 +279,7 @@ void Informer::Apply(WatchEvent&& ev) {
   ObjectRef old_obj;
   bool emit = true;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     ++stats_.events;
     if (!(*obj)->resource_version.empty()) rv_ = (*obj)->resource_version;
     auto it = store_.find((*obj)->key);

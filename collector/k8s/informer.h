@@ -7,9 +7,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,8 +19,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "collector/k8s/rest_client.h"
 #include "rapidjson/document.h"
@@ -107,11 +107,13 @@ class Informer {
   const InformerOptions options_;
   const InformerHandlers handlers_;
   std::atomic<bool> stop_{false};
-  absl::Notification stop_note_;
+  std::mutex stop_mu_;  // With stop_cv_, lets SleepFor wake at Shutdown.
+  std::condition_variable stop_cv_;
   std::thread thread_;
   bool started_ = false;
 
-  mutable absl::Mutex mu_;  // Covers store_, rv_, stats_, synced_. Never held across handlers.
+  // std::mutex rather than absl::Mutex: Debian's abseil is not TSan-instrumented.
+  mutable std::mutex mu_;  // Covers store_, rv_, stats_, synced_. Never held across handlers.
   absl::flat_hash_map<std::string, ObjectRef> store_ ABSL_GUARDED_BY(mu_);
   std::string rv_ ABSL_GUARDED_BY(mu_);
   InformerStats stats_ ABSL_GUARDED_BY(mu_);

@@ -179,7 +179,7 @@ std::string RestClient::Url(std::string_view path, const Query& query) const {
 
 std::unique_ptr<RestClient::Easy> RestClient::Acquire() {
   {
-    absl::MutexLock lock(&pool_mu_);
+    std::lock_guard<std::mutex> lock(pool_mu_);
     if (!pool_.empty()) {
       std::unique_ptr<Easy> easy = std::move(pool_.back());
       pool_.pop_back();
@@ -190,7 +190,7 @@ std::unique_ptr<RestClient::Easy> RestClient::Acquire() {
 }
 
 void RestClient::Release(std::unique_ptr<Easy> easy) {
-  absl::MutexLock lock(&pool_mu_);
+  std::lock_guard<std::mutex> lock(pool_mu_);
   if (pool_.size() < 8) pool_.push_back(std::move(easy));
 }
 

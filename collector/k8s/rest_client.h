@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,7 +15,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/k8s/credentials.h"
 #include "collector/k8s/kubeconfig.h"
@@ -107,7 +107,7 @@ class RestClient {
   const RestClientOptions options_;
   std::string ca_pem_;  // certificate-authority(-data) contents; empty for the system store.
   CredentialProvider credentials_;
-  absl::Mutex pool_mu_;
+  std::mutex pool_mu_;
   std::vector<std::unique_ptr<Easy>> pool_ ABSL_GUARDED_BY(pool_mu_);
 };
 

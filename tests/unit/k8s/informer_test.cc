@@ -1,12 +1,13 @@
 #include "collector/k8s/informer.h"
 
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tools/fake_apiserver.h"
@@ -30,53 +31,56 @@ class Recorder {
   InformerHandlers Handlers() {
     InformerHandlers h;
     h.on_added = [this](const ObjectRef& o) {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       log_.push_back("ADD " + o->key);
       if (mirror_.contains(o->key)) log_.push_back("DUPLICATE ADD " + o->key);
       mirror_[o->key] = o->resource_version;
+      cv_.notify_all();
     };
     h.on_updated = [this](const ObjectRef& old_obj, const ObjectRef& o) {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       log_.push_back("UPD " + o->key);
       if (mirror_[o->key] != old_obj->resource_version) log_.push_back("STALE OLD " + o->key);
       if (old_obj->resource_version == o->resource_version) log_.push_back("NO-OP " + o->key);
       mirror_[o->key] = o->resource_version;
+      cv_.notify_all();
     };
     h.on_deleted = [this](const ObjectRef& o) {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       log_.push_back("DEL " + o->key);
       if (mirror_.erase(o->key) == 0) log_.push_back("UNKNOWN DEL " + o->key);
+      cv_.notify_all();
     };
     h.on_synced = [this] {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       ++syncs_;
+      cv_.notify_all();
     };
     return h;
   }
 
   // Waits until the log holds at least `n` entries; returns the log.
   std::vector<std::string> WaitForLog(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto cond = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return log_.size() >= n; };
-    mu_.AwaitWithTimeout(absl::Condition(&cond), absl::Seconds(20));
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] { return log_.size() >= n; });
     return log_;
   }
   std::vector<std::string> TakeLog() {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     return std::exchange(log_, {});
   }
   bool WaitForSyncs(int n) {
-    absl::MutexLock lock(&mu_);
-    auto cond = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return syncs_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&cond), absl::Seconds(20));
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return syncs_ >= n; });
   }
   std::map<std::string, std::string> Mirror() {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     return mirror_;
   }
 
  private:
-  absl::Mutex mu_;
+  std::mutex mu_;  // std::mutex: visible to TSan (Debian's abseil is not instrumented).
+  std::condition_variable cv_;
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> mirror_ ABSL_GUARDED_BY(mu_);
   int syncs_ ABSL_GUARDED_BY(mu_) = 0;
