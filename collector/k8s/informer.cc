@@ -114,7 +114,9 @@ void Informer::Run() {
       log::Warn("k8s", what,
                 {{"path", options_.path}, {"error", FromAbsl(s.message())}, {"suppressed", n}});
     }
-    if (!SleepFor(backoff)) return;
+    // The server's Retry-After (429, 503, 504 ResourceVersionTooLarge) wins when longer.
+    absl::Duration wait = std::max(backoff, RetryAfter(s).value_or(absl::ZeroDuration()));
+    if (!SleepFor(std::min(wait, absl::Minutes(5)))) return;
     backoff = std::min(backoff * 2, options_.max_backoff);
   };
   while (!stop_.load()) {

@@ -1,7 +1,7 @@
 // List+watch "informer" for one resource path (e.g. /api/v1/pods): lists with paging, then
 // watches from the list's resourceVersion (bookmarks on), keeps a store keyed by
 // namespace/name and reports Added/Updated/Deleted. On 410 it re-lists and diffs against the
-// store; on other errors it re-watches with exponential backoff.
+// store; on other errors it re-watches with exponential backoff (or the server's Retry-After).
 // Threads: Start() spawns one worker thread that calls the handlers; Store()/Stats() are
 // thread-safe; Start/Shutdown from one owner thread.
 #pragma once

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "collector/model/absl_compat.h"
 #include "collector/model/status_macros.h"
@@ -37,10 +39,18 @@ std::string StatusMessage(const std::string& body) {
   return body.size() > 256 ? body.substr(0, 256) + "..." : body;
 }
 
-absl::Status HttpError(long http_status, std::string_view url, const std::string& body) {
-  return absl::Status(
+constexpr char kRetryAfterPayload[] = "tender.k8s/retry-after-seconds";
+
+absl::Status HttpError(long http_status, std::string_view url, const std::string& body,
+                       CURL* curl) {
+  absl::Status status(
       CodeForHttpStatus(http_status),
       absl::StrCat("GET ", ToAbsl(url), ": HTTP ", http_status, ": ", StatusMessage(body)));
+  curl_off_t retry_after = -1;
+  if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
+    status.SetPayload(kRetryAfterPayload, absl::Cord(absl::StrCat(retry_after)));
+  }
+  return status;
 }
 
 absl::Status CurlError(CURLcode code, std::string_view url, const char* errbuf) {
@@ -81,6 +91,15 @@ absl::StatusCode CodeForHttpStatus(long s) {
 
 bool IsExpired(const absl::Status& status) {
   return status.code() == absl::StatusCode::kOutOfRange;
+}
+
+std::optional<absl::Duration> RetryAfter(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kRetryAfterPayload);
+  int64_t seconds = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &seconds)) {
+    return std::nullopt;
+  }
+  return absl::Seconds(seconds);
 }
 
 absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line) {
@@ -294,12 +313,15 @@ absl::StatusOr<Response> RestClient::Get(std::string_view path, const Query& que
     char* ct = nullptr;
     curl_easy_getinfo(easy->curl, CURLINFO_CONTENT_TYPE, &ct);
     if (ct != nullptr) resp.content_type = ct;
+    absl::Status error = resp.status >= 200 && resp.status < 300
+                             ? absl::OkStatus()
+                             : HttpError(resp.status, url, resp.body, easy->curl);
     Release(std::move(easy));
     if (resp.status == 401 && attempt == 0) {
       credentials_.Invalidate();
       continue;
     }
-    if (resp.status < 200 || resp.status >= 300) return HttpError(resp.status, url, resp.body);
+    if (!error.ok()) return error;
     return resp;
   }
 }
@@ -428,7 +450,7 @@ absl::Status RestClient::Watch(std::string_view path, const Query& query,
       credentials_.Invalidate();
       continue;
     }
-    return HttpError(st.http_status, url, st.error_body);
+    return HttpError(st.http_status, url, st.error_body, easy->curl);
   }
 }
 

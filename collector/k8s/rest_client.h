@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +38,8 @@ struct Response {
 absl::StatusCode CodeForHttpStatus(long http_status);
 // True for the status that means "too old resource version" (HTTP 410 / Status code 410).
 bool IsExpired(const absl::Status& status);
+// The server's Retry-After (seconds form) carried by an error from Get()/Watch(), if any.
+std::optional<absl::Duration> RetryAfter(const absl::Status& status);
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
 

@@ -275,6 +275,17 @@ TEST_F(InformerTest, RetriesListOnThrottlingAndUnavailable) {
   EXPECT_EQ(server_.list_requests(), 1);  // Failed requests are answered before counting.
 }
 
+TEST_F(InformerTest, HonoursRetryAfter) {
+  server_.Upsert("nodes", R"({"metadata":{"name":"n1"}})");
+  server_.FailNext(503, 1);  // With Retry-After: 1; the informer's own backoff is 5 ms.
+  auto inf = Make("/api/v1/nodes");
+  absl::Time start = absl::Now();
+  inf->Start();
+  ASSERT_TRUE(rec_.WaitForSyncs(1));
+  EXPECT_GE(absl::Now() - start, absl::Seconds(1));
+  EXPECT_EQ(inf->Stats().errors, 1);
+}
+
 TEST_F(InformerTest, ShutdownIsPromptAndIdempotent) {
   auto inf = Make("/api/v1/pods");
   inf->Shutdown();  // Before Start.

@@ -67,6 +67,10 @@ TEST_F(RestClientTest, HttpErrorsMapToCodes) {
     EXPECT_EQ(client_->Get("/api/v1/pods").status().code(), want);
   };
   check(429, absl::StatusCode::kResourceExhausted);
+  server_.FailNext(429, 1);
+  absl::Status throttled = client_->Get("/api/v1/pods").status();
+  EXPECT_EQ(RetryAfter(throttled), absl::Seconds(1));  // The fake sends Retry-After: 1.
+  EXPECT_EQ(RetryAfter(absl::UnavailableError("no payload")), std::nullopt);
   check(503, absl::StatusCode::kUnavailable);
   check(410, absl::StatusCode::kOutOfRange);
   EXPECT_TRUE(IsExpired(absl::OutOfRangeError("x")));
