@@ -239,6 +239,29 @@ TEST(KubeConfigTest, ResolvePath) {
   check("home default", "", "", "/home/me/.kube/config");
 }
 
+TEST(KubeConfigTest, LoadDefaultReadsKubeconfigEnvAndHome) {
+  TempDir dir;
+  std::string env_path =
+      dir.Write("env/config", Config("    server: https://env:1", "    token: e"));
+  dir.Write("home/.kube/config", Config("    server: https://home:1", "    token: h"));
+  std::string old_kc = std::getenv("KUBECONFIG") ? std::getenv("KUBECONFIG") : "";
+  std::string old_home = std::getenv("HOME") ? std::getenv("HOME") : "";
+  setenv("HOME", (dir.path() + "/home").c_str(), 1);
+  setenv("KUBECONFIG", (env_path + ":/nonexistent").c_str(), 1);
+  absl::StatusOr<KubeConfig> got = LoadDefaultKubeConfig();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->cluster.server, "https://env:1");
+  unsetenv("KUBECONFIG");
+  got = LoadDefaultKubeConfig();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->cluster.server, "https://home:1");
+  got = LoadDefaultKubeConfig(env_path, "other");  // --kubeconfig and --context.
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->cluster.server, "https://decoy:1");
+  setenv("HOME", old_home.c_str(), 1);
+  if (!old_kc.empty()) setenv("KUBECONFIG", old_kc.c_str(), 1);
+}
+
 TEST(KubeConfigTest, InCluster) {
   TempDir dir;
   dir.Write("sa/token", "tok\n");
