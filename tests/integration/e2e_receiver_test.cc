@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <thread>
 
@@ -107,6 +109,118 @@ remote_write:
   size_t failed = 0;
   for (const auto& r : receiver.requests()) failed += r.status == 500;
   EXPECT_GT(receiver.request_count(), failed);
+}
+
+// 1,000 series from 10 targets while the receiver answers after a random delay of up to 5 s
+// and fails 10% of requests with 500: per-series timestamps only increase at the receiver, and
+// every scrape's value arrives exactly once.
+TEST(E2EReceiverTest, ThousandSeriesThroughSlowFailingReceiver) {
+  constexpr int kTargets = 10;
+  constexpr int kSeriesPerTarget = 100;
+  const std::string dir = MakeTempDir("tender-e2e-stress-");
+  test_tools::FakeRemoteWriteReceiver receiver;
+  ASSERT_TRUE(receiver.Start().ok());
+  std::mt19937 rng(7);
+  absl::Mutex rng_mu;
+  receiver.SetResponder([&](const test_tools::ReceivedRequest&) {
+    absl::MutexLock lock(&rng_mu);
+    test_tools::ReceiverResponse r;
+    r.status = (rng() % 10 == 0) ? 500 : 204;
+    r.delay = absl::Milliseconds(rng() % 5000);
+    return r;
+  });
+
+  std::atomic<bool> frozen{false};
+  std::array<std::atomic<int>, kTargets> scrapes{};
+  httplib::Server fixture;
+  fixture.Get(R"(/t/(\d+))", [&](const httplib::Request& req, httplib::Response& res) {
+    if (frozen.load()) {
+      res.status = 503;
+      return;
+    }
+    const int t = std::stoi(req.matches[1]);
+    const int n = ++scrapes[t];
+    std::string body = "# TYPE stress_total counter\n";
+    for (int i = 0; i < kSeriesPerTarget; ++i) {
+      absl::StrAppend(&body, "stress_total{i=\"", i, "\"} ", n, "\n");
+    }
+    res.set_content(body, "text/plain; version=0.0.4");
+  });
+  const int fixture_port = fixture.bind_to_any_port("127.0.0.1");
+  std::thread fixture_thread([&] { fixture.listen_after_bind(); });
+
+  std::string jobs;
+  for (int t = 0; t < kTargets; ++t) {
+    absl::StrAppend(&jobs, "  - job_name: t", t, "\n    metrics_path: /t/", t,
+                    "\n    static_configs:\n      - targets: ['127.0.0.1:", fixture_port, "']\n");
+  }
+  std::ofstream(dir + "/tender.yml") << absl::StrCat(R"(global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+)",
+                                                     jobs, R"(remote_write:
+  - url: )",
+                                                     receiver.url(), R"(
+    remote_timeout: 10s
+    queue_config:
+      batch_send_deadline: 200ms
+      min_backoff: 50ms
+      max_backoff: 1s
+)");
+  {
+    ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
+                         "--config.file=" + dir + "/tender.yml",
+                         absl::StrCat("--web.listen-address=127.0.0.1:", FreePort()),
+                         "--storage.path=" + dir + "/data"},
+                        dir + "/tender.log");
+    ASSERT_TRUE(WaitFor([&] { return scrapes[kTargets - 1].load() >= 15; }, absl::Seconds(60)))
+        << ReadFile(dir + "/tender.log");
+    frozen = true;
+    // Every series ends with a stale marker once its target fails; wait for all of them.
+    const bool all_stale = WaitFor(
+        [&] {
+          const auto series = receiver.series();
+          int stale = 0;
+          for (const auto& [key, samples] : series) {
+            if (absl::StartsWith(key, "{__name__=\"stress_total\"") && !samples.empty() &&
+                samples.back().value_bits == kStaleNaN) {
+              ++stale;
+            }
+          }
+          return stale == kTargets * kSeriesPerTarget;
+        },
+        absl::Seconds(120));
+    EXPECT_TRUE(all_stale) << ReadFile(dir + "/tender.log").substr(0, 20000);
+    EXPECT_EQ(tender.Stop(SIGTERM, absl::Seconds(30)), 0);
+  }
+  fixture.stop();
+  fixture_thread.join();
+
+  EXPECT_EQ(receiver.order_violations(), 0u);
+  EXPECT_TRUE(receiver.violations().empty()) << receiver.violations().front();
+  const auto series = receiver.series();
+  int checked = 0;
+  for (const auto& [key, samples] : series) {
+    if (!absl::StartsWith(key, "{__name__=\"stress_total\"")) continue;
+    ++checked;
+    const size_t pos = key.find("job=\"t");
+    ASSERT_NE(pos, std::string::npos) << key;
+    const int t = std::stoi(key.substr(pos + 6));
+    // Values 1..n, each once, then the stale marker.
+    ASSERT_EQ(static_cast<int>(samples.size()), scrapes[t].load() + 1) << key;
+    for (size_t i = 0; i + 1 < samples.size(); ++i) {
+      double v;
+      std::memcpy(&v, &samples[i].value_bits, 8);
+      ASSERT_EQ(v, static_cast<double>(i + 1)) << key;
+    }
+  }
+  EXPECT_EQ(checked, kTargets * kSeriesPerTarget);
+  size_t failed = 0;
+  for (const auto& r : receiver.requests()) failed += r.status == 500;
+  EXPECT_GT(failed, 0u);
+  std::cout << "stress: " << receiver.request_count() << " requests (" << failed
+            << " answered 500), " << receiver.accepted_samples() << " samples accepted\n";
 }
 
 }  // namespace
