@@ -158,6 +158,7 @@ struct ExporterShared {
   log::Throttle dropped_log{absl::Seconds(10)};
   log::Throttle retry_log{absl::Seconds(10)};
   log::Throttle malformed_log{absl::Seconds(10)};
+  log::Throttle old_log{absl::Minutes(1)};
 
   std::mutex pace_mu;  // Covers pace_next.
   absl::Time pace_next = absl::InfinitePast();
@@ -349,6 +350,21 @@ class ShardSender {
                      {"samples", Itoa(too_old)},
                      {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
         }
+      }
+    }
+    // A Prometheus receiver without an out-of-order window rejects samples more than about an
+    // hour behind its newest one; say so before sending such a backlog.
+    if (backlog && !batches->empty() && batches->front().samples > 0 &&
+        batches->front().min_timestamp_ms < absl::ToUnixMillis(absl::Now() - absl::Hours(1))) {
+      if (uint64_t suppressed = 0; shared_->old_log.Allow(&suppressed)) {
+        log::Warn(
+            kComponent,
+            "replaying samples older than 1h: a Prometheus receiver accepts them only "
+            "within its out_of_order_time_window (set queue_config.sample_age_limit to "
+            "drop them instead)",
+            {{"remote_name", shared_->config.name},
+             {"oldest", absl::FormatTime(absl::FromUnixMillis(batches->front().min_timestamp_ms))},
+             {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
       }
     }
     size_t i = 0;

@@ -223,5 +223,72 @@ scrape_configs:
             << " answered 500), " << receiver.accepted_samples() << " samples accepted\n";
 }
 
+// Two destinations, one of them down: the live one gets every sample as it comes, the dead one
+// queues; neither holds back the other.
+TEST(E2EReceiverTest, DeadDestinationDoesNotHoldBackTheOther) {
+  const std::string dir = MakeTempDir("tender-e2e-two-");
+  test_tools::FakeRemoteWriteReceiver live;
+  test_tools::FakeRemoteWriteReceiver dead;
+  ASSERT_TRUE(live.Start().ok());
+  ASSERT_TRUE(dead.Start().ok());
+  dead.SetResponder(
+      [](const test_tools::ReceivedRequest&) { return test_tools::ReceiverResponse{503}; });
+  std::atomic<int> scrapes{0};
+  httplib::Server fixture;
+  fixture.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(absl::StrCat("# TYPE two_total counter\ntwo_total ", ++scrapes, "\n"),
+                    "text/plain; version=0.0.4");
+  });
+  const int fixture_port = fixture.bind_to_any_port("127.0.0.1");
+  std::thread fixture_thread([&] { fixture.listen_after_bind(); });
+  const int admin_port = FreePort();
+  std::ofstream(dir + "/tender.yml") << absl::StrCat(R"(global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: fixture
+    static_configs:
+      - targets: ['127.0.0.1:)",
+                                                     fixture_port, R"(']
+remote_write:
+  - name: dead
+    url: )",
+                                                     dead.url(), R"(
+    queue_config: {batch_send_deadline: 100ms, min_backoff: 10ms, max_backoff: 200ms}
+  - name: live
+    url: )",
+                                                     live.url(), R"(
+    queue_config: {batch_send_deadline: 100ms}
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: two_total
+        action: keep
+)");
+  ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
+                       "--config.file=" + dir + "/tender.yml",
+                       absl::StrCat("--web.listen-address=127.0.0.1:", admin_port),
+                       "--storage.path=" + dir + "/data"},
+                      dir + "/tender.log");
+  // The live destination keeps up with every scrape while the dead one refuses everything.
+  ASSERT_TRUE(WaitFor([&] { return scrapes.load() >= 6; }, absl::Seconds(30)));
+  const int seen = scrapes.load();
+  ASSERT_TRUE(WaitFor([&] { return live.accepted_samples() >= static_cast<size_t>(seen); },
+                      absl::Seconds(10)))
+      << ReadFile(dir + "/tender.log");
+  EXPECT_GT(dead.request_count(), 0u);
+  EXPECT_EQ(dead.accepted_samples(), 0u);
+  // write_relabel_configs of the live destination kept only the counter.
+  for (const auto& [key, samples] : live.series()) {
+    EXPECT_TRUE(absl::StartsWith(key, "{__name__=\"two_total\"")) << key;
+  }
+  httplib::Client admin("127.0.0.1", admin_port);
+  auto metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  EXPECT_NE(metrics->body.find("tender_queue_batches{remote_name=\"dead\""), std::string::npos);
+  EXPECT_EQ(tender.Stop(SIGTERM, absl::Seconds(30)), 0);
+  fixture.stop();
+  fixture_thread.join();
+  EXPECT_TRUE(live.violations().empty());
+}
+
 }  // namespace
 }  // namespace tender::testing

@@ -581,6 +581,28 @@ TEST_F(ExporterTest, SampleAgeLimitDropsWhatTheReceiverWouldReject) {
   ExpectNoViolations();
 }
 
+TEST_F(ExporterTest, ReplayRateCapPacesTheBacklog) {
+  auto c = Config(2);
+  config::StorageConfig storage;
+  storage.memory_bytes = 0;  // Every batch waits on disk: all of it is backlog.
+  storage.replay_bytes_per_second = 4 << 10;
+  auto exporter = Make(c, nullptr, storage);
+  for (int i = 0; i < 40; ++i) exporter->Consume(Scrape(i % 4, 50, 1000 * (i + 1)));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(exporter->Start().ok());
+  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(2000, kWait));
+  const absl::Duration took = absl::Now() - start;
+  exporter->Shutdown(absl::Seconds(5));
+  const double bytes = Metric(registry_, "tender_remote_write_bytes_sent_total");
+  EXPECT_EQ(Metric(registry_, "tender_remote_write_replayed_bytes_total"), bytes);
+  // The bucket starts with one second of allowance; the rest cannot go faster than the cap
+  // (the last request is reserved before it is sent).
+  const double floor_seconds = (bytes - 2 * (4 << 10)) / (4 << 10);
+  ASSERT_GT(floor_seconds, 0.5) << "not enough bytes to see the cap: " << bytes;
+  EXPECT_GE(absl::ToDoubleSeconds(took), floor_seconds);
+  ExpectNoViolations();
+}
+
 TEST_F(ExporterTest, BadWriteRelabelConfigFailsStart) {
   auto c = Config(1);
   relabel::RuleConfig bad;
