@@ -271,7 +271,8 @@ class Loader {
   void LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* name_line);
   void LoadHeaders(const Field& field, std::map<std::string, std::string>* out);
   void LoadQueueConfig(const Field& field, QueueConfig* queue);
-  void LoadStorage(const Field& field, StorageConfig* storage);
+  // Adds the Prometheus-only keys it finds (storage.tsdb, ...) to `unused`.
+  void LoadStorage(const Field& field, StorageConfig* storage, std::vector<std::string>* unused);
   // Reads the HTTP client keys (kHttpKeys) of `reader`'s map.
   void LoadHttpClient(MapReader& reader, HttpClientConfig* http);
   void LoadTls(const Field& field, TlsConfig* tls);
@@ -309,10 +310,10 @@ Config Loader::Load(const YAML::Node& root) {
   if (const Field* f = top.Take("remote_write")) {
     LoadRemoteWrites(*f, &config.remote_write);
   }
-  if (const Field* f = top.Take("storage")) {
-    LoadStorage(*f, &config.storage);
-  }
   std::vector<std::string> unused;
+  if (const Field* f = top.Take("storage")) {
+    LoadStorage(*f, &config.storage, &unused);
+  }
   for (std::string_view section : kUnusedSections) {
     if (top.Take(section) != nullptr) {
       unused.emplace_back(section);
@@ -1120,7 +1121,8 @@ void Loader::LoadQueueConfig(const Field& field, QueueConfig* queue) {
            {});
 }
 
-void Loader::LoadStorage(const Field& field, StorageConfig* storage) {
+void Loader::LoadStorage(const Field& field, StorageConfig* storage,
+                         std::vector<std::string>* unused) {
   if (field.IsNull()) {
     return;
   }
@@ -1141,10 +1143,8 @@ void Loader::LoadStorage(const Field& field, StorageConfig* storage) {
     internal::ReadByteSize(*f, diag_, &storage->replay_bytes_per_second);
   }
   // Prometheus's own storage settings configure its TSDB; an agent has none.
-  const bool prometheus_keys = r.Take("tsdb") != nullptr;
-  const bool exemplar_keys = r.Take("exemplars") != nullptr;
-  if (prometheus_keys || exemplar_keys) {
-    diag_->Warning("ignoring storage.tsdb and storage.exemplars: tender stores no samples locally");
+  for (const char* key : {"tsdb", "exemplars"}) {
+    if (r.Take(key) != nullptr) unused->push_back(absl::StrCat("storage.", key));
   }
   r.Finish({"max_bytes", "max_age", "memory_bytes", "replay_bytes_per_second", "tsdb", "exemplars"},
            {});
