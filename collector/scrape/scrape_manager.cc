@@ -382,14 +382,18 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
     }
   }
   fetcher_->RecycleBuffer(std::move(work.result.body));
+  // The status first, so that whoever sees this scrape's samples also sees its outcome.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loop.status.health = report.status.ok() ? "up" : "down";
+    loop.status.last_error = report.status.ok() ? "" : std::string(report.status.message());
+    loop.status.last_scrape = absl::FromUnixMillis(work.timestamp_ms);
+    loop.status.last_duration = report.duration;
+    loop.status.last_samples = report.samples_scraped;
+  }
   PushBatch(std::move(batch), t.job);
 
   std::lock_guard<std::mutex> lock(mu_);
-  loop.status.health = report.status.ok() ? "up" : "down";
-  loop.status.last_error = report.status.ok() ? "" : std::string(report.status.message());
-  loop.status.last_scrape = absl::FromUnixMillis(work.timestamp_ms);
-  loop.status.last_duration = report.duration;
-  loop.status.last_samples = report.samples_scraped;
   loop.in_flight = false;
   if (loop.removed && !stopping_) {
     // Removed while this scrape ran: end it now, in order after this batch.
