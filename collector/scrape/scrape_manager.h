@@ -88,6 +88,9 @@ class ScrapeManager {
   void SchedulerThread();
   void WorkerThread();
   void StartScrape(const std::shared_ptr<Loop>& loop, absl::Time now);
+  // Hands `req` to the fetcher; the completion enqueues the work, or fetches once more when
+  // the connection broke early and this was not already the retry (fetcher thread).
+  void Fetch(const std::shared_ptr<Loop>& loop, FetchRequest req, absl::Time started, bool retry);
   void Enqueue(Work&& work);
   void Finish(ScrapeProcessor& processor, Work& work);
   void PushBatch(model::SeriesBatch&& batch, const std::string& job);
