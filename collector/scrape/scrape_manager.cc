@@ -414,6 +414,15 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
     loop.status.last_scrape = absl::FromUnixMillis(work.timestamp_ms);
     loop.status.last_duration = report.duration;
     loop.status.last_samples = report.samples_scraped;
+    TargetStatus::Phases& ph = loop.status.last_phases;
+    ph.dns = pt.dns;
+    ph.connect = pt.connect;
+    ph.tls = pt.tls;
+    ph.first_byte = pt.first_byte;
+    const absl::Duration before_body = pt.dns + pt.connect + pt.tls + pt.first_byte;
+    ph.transfer = pt.total > before_body ? pt.total - before_body : absl::ZeroDuration();
+    ph.parse = report.duration > pt.total ? report.duration - pt.total : absl::ZeroDuration();
+    loop.status.last_reused_connection = work.result.reused_connection;
   }
   PushBatch(std::move(batch), t.job);
 

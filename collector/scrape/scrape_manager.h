@@ -42,6 +42,11 @@ struct TargetStatus {
   absl::Time last_scrape = absl::InfinitePast();
   absl::Duration last_duration;
   uint32_t last_samples = 0;
+  // Where the last scrape spent its time (zero for a reused connection's dns/connect/tls).
+  struct Phases {
+    absl::Duration dns, connect, tls, first_byte, transfer, parse;
+  } last_phases;
+  bool last_reused_connection = false;
 };
 
 class ScrapeManager {
