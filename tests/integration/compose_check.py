@@ -51,9 +51,12 @@ def main():
             failures.append(f"Dockerfile copies {source}, which does not exist")
     runtime = dockerfile.split("FROM debian:12-slim", 1)[1]
     install = re.search(r"--no-install-recommends \\\n(.*?)\n \&\&", runtime, re.S).group(1)
-    for package in install.replace("\\", " ").split():
-        policy = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True)
-        if "Candidate:" not in policy.stdout or "Candidate: (none)" in policy.stdout:
+    packages = install.replace("\\", " ").split()
+    policy = subprocess.run(["apt-cache", "policy"] + packages, capture_output=True, text=True)
+    candidates = dict(re.findall(r"^(\S+):\n  Installed: .*\n  Candidate: (.*)$", policy.stdout,
+                                 re.M))
+    for package in packages:
+        if candidates.get(package, "(none)") == "(none)":
             failures.append(f"Dockerfile runtime package {package} is not in Debian")
     for needed in ("USER tender", "VOLUME /var/lib/tender", "HEALTHCHECK", "/-/healthy",
                    "scripts/setup --build-only"):
