@@ -28,6 +28,7 @@
 #include "collector/ring/ingest_ring.h"
 #include "collector/scrape/scrape_manager.h"
 #include "collector/server/admin_server.h"
+#include "collector/server/process_metrics.h"
 #include "collector/textparse/check.h"
 #include "collector/textparse/parser.h"
 #include "exporters/remote_write/exporter.h"
@@ -376,8 +377,10 @@ int RunCollector(const Flags& flags) {
   ss.reload = reload;
   ss.enable_lifecycle = flags.enable_lifecycle;
   std::mutex collect_mu;  // /metrics requests may run concurrently; the deltas below must not.
+  server::ProcessMetrics process_metrics(*registry);
   ss.before_collect = [&] {
     std::lock_guard<std::mutex> lock(collect_mu);
+    (void)process_metrics.Update();
     for (size_t i = 0; i < shards; ++i) {
       depth_gauges[i]->Set(static_cast<double>(ring.Depth(i)));
     }
