@@ -244,7 +244,8 @@ int RunCollector(const Flags& flags) {
     if (statvfs(flags.storage_path.c_str(), &fs) == 0) {
       max_disk_bytes = static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize) / 10;
     }
-    max_disk_bytes = std::max<int64_t>(max_disk_bytes, int64_t{64} << 20);
+    // Whole MiB, at least 64 MiB.
+    max_disk_bytes = std::max<int64_t>(max_disk_bytes >> 20 << 20, int64_t{64} << 20);
   }
   log::Info("app", "remote-write queue bounds",
             {{"storage_path", flags.storage_path},
