@@ -48,7 +48,7 @@ class DiscoveryManager {
   scrape::ScrapeManager* const manager_;
   prometheus::Registry* const registry_;
   prometheus::Family<prometheus::Gauge>* discovered_ = nullptr;  // Null without a registry.
-  // Lock order: a discoverer's own lock, then mu_ (kubernetes discoverers report under theirs).
+  // Discoverers report from their own threads with none of their locks held.
   mutable std::mutex mu_;  // Guards everything below. Never held while stopping a discoverer.
   config::Config config_;
   // The latest groups of each discoverer, per job (discoverer index within the job).

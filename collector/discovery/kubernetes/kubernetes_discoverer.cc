@@ -197,6 +197,7 @@ absl::Status KubernetesDiscoverer::Start() {
     std::lock_guard<std::mutex> lock(mu_);
     synced_.assign(informers_.size(), false);
   }
+  reporter_ = std::thread([this] { ReportLoop(); });
   for (auto& inf : informers_) {
     inf->Start();
   }
@@ -211,6 +212,10 @@ void KubernetesDiscoverer::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
+  }
+  cv_.notify_all();
+  if (reporter_.joinable()) {
+    reporter_.join();
   }
   // Handlers take mu_, so the informers are stopped without it.
   for (auto& inf : informers_) {
@@ -233,7 +238,7 @@ void KubernetesDiscoverer::OnEvent(Kind kind, const k8s::ObjectRef* old_obj,
   }
   RefreshLocked(kind, obj);
   if (all_synced_) {
-    ReportLocked();
+    MarkDirtyLocked();
   }
 }
 
@@ -249,7 +254,7 @@ void KubernetesDiscoverer::OnSynced(size_t informer_index) {
     for (const auto& [key, obj] : stores_[PrimaryKind()]) {
       RebuildLocked(*obj);
     }
-    ReportLocked();
+    MarkDirtyLocked();
   }
 }
 
@@ -354,13 +359,33 @@ void KubernetesDiscoverer::RebuildLocked(const k8s::Object& primary) {
   groups_[source] = std::move(g);
 }
 
-void KubernetesDiscoverer::ReportLocked() {
-  std::vector<TargetGroup> all;
-  all.reserve(groups_.size());
-  for (const auto& [source, g] : groups_) {
-    all.push_back(g);
+void KubernetesDiscoverer::MarkDirtyLocked() {
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+void KubernetesDiscoverer::ReportLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stopped_ || dirty_; });
+    // Let the burst this change belongs to finish, so it becomes one report.
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.report_delay),
+                 [this] { return stopped_; });
+    if (stopped_) {
+      return;
+    }
+    dirty_ = false;
+    std::vector<TargetGroup> all;
+    all.reserve(groups_.size());
+    for (const auto& [source, g] : groups_) {
+      all.push_back(g);
+    }
+    // Only this thread reports, so releasing the lock cannot reorder reports; informer
+    // threads go on applying events while the targets are rebuilt.
+    lock.unlock();
+    on_change_(std::move(all));
+    lock.lock();
   }
-  on_change_(std::move(all));
 }
 
 }  // namespace tender::discovery

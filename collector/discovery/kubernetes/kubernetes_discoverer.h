@@ -2,17 +2,20 @@
 // entry. It lists and watches the role's objects (and the services, pods, nodes and namespaces
 // their labels draw on) through k8s::Informer, one per resource and namespace, and reports the
 // full set of target groups, keyed by Prometheus's group sources ("pod/NS/NAME"), after every
-// change once each informer has synced.
-// Threads: Start/Shutdown from one owner thread; informer threads run the handlers, which take
-// one mutex and call `on_change` under it (so reports never go out of order).
+// change once each informer has synced. Changes are coalesced: a burst of events (a re-list
+// after an expired watch, a rollout) becomes one report `report_delay` after its first event.
+// Threads: Start/Shutdown from one owner thread; informer threads run the handlers (under one
+// mutex); one reporter thread calls `on_change`, so reports never go out of order.
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -50,10 +53,12 @@ class KubernetesDiscoverer {
     // Watches are re-opened after a random time in [watch_timeout, 2 * watch_timeout).
     absl::Duration watch_timeout = absl::Minutes(5);
     std::string service_account_dir = std::string(k8s::kServiceAccountDir);
+    // How long a change waits for others before the groups are reported.
+    absl::Duration report_delay = absl::Milliseconds(500);
   };
 
   // `on_change` receives every current group (sorted by source) each time the set changes,
-  // first after all informers have listed. It runs on an informer thread and must not call
+  // first after all informers have listed. It runs on the reporter thread and must not call
   // Shutdown. `registry` may be null; it must outlive this object.
   KubernetesDiscoverer(config::KubernetesSdConfig config,
                        std::function<void(std::vector<TargetGroup>)> on_change,
@@ -86,7 +91,8 @@ class KubernetesDiscoverer {
   // Recomputes the groups `obj` (of `kind`) affects.
   void RefreshLocked(Kind kind, const k8s::Object& obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RebuildLocked(const k8s::Object& primary) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReportLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkDirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportLoop();
   Kind PrimaryKind() const;
 
   const config::KubernetesSdConfig config_;
@@ -98,9 +104,12 @@ class KubernetesDiscoverer {
   std::unique_ptr<k8s::RestClient> client_;
   std::vector<std::unique_ptr<k8s::Informer>> informers_;  // Owner thread only.
   std::vector<std::string> paths_;
+  std::thread reporter_;
 
-  mutable std::mutex mu_;  // Covers everything below; held while calling on_change_.
+  mutable std::mutex mu_;       // Covers everything below. Not held while calling on_change_.
+  std::condition_variable cv_;  // Wakes the reporter: dirty_ or stopped_ changed.
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;  // Groups changed since the last report.
   std::vector<bool> synced_ ABSL_GUARDED_BY(mu_);
   bool all_synced_ ABSL_GUARDED_BY(mu_) = false;
   // Objects by key ("ns/name", or "name" for nodes and namespaces), per kind.

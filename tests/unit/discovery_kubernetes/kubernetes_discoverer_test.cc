@@ -93,6 +93,10 @@ class Reports {
     EXPECT_TRUE(ok) << "condition not reached; last report has " << groups_.size() << " groups";
     return groups_;
   }
+  int count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+  }
   std::vector<TargetGroup> WaitForFirst() {
     return WaitFor([](const std::vector<TargetGroup>&) { return true; });
   }
@@ -488,6 +492,21 @@ TEST_F(KubernetesDiscovererTest, PodsAddedAndRemovedFollowWatchEvents) {
                            "tender_sd_kubernetes_events_total{event=\"delete\",role=\"pod\"} 1"));
   EXPECT_THAT(metrics, ::testing::HasSubstr(
                            "tender_sd_kubernetes_events_total{event=\"update\",role=\"pod\"} 1"));
+}
+
+TEST_F(KubernetesDiscovererTest, BurstOfEventsIsCoalesced) {
+  Run(Config("pod"));
+  ASSERT_TRUE(api_.WaitForOpenWatches(1, absl::Seconds(10)));
+  const int before = reports_.count();
+  for (int i = 0; i < 50; ++i) {
+    api_.Upsert("pods", PodJson("default", "burst-" + std::to_string(i),
+                                "10.3.0." + std::to_string(i + 1)));
+  }
+  std::vector<TargetGroup> groups =
+      reports_.WaitFor([](const auto& g) { return HasAddress(g, "10.3.0.50:80"); });
+  EXPECT_EQ(Flatten(groups).size(), 55u);
+  // 50 events within a report delay (500 ms) make a handful of reports, not 50.
+  EXPECT_LE(reports_.count() - before, 5);
 }
 
 TEST_F(KubernetesDiscovererTest, ExpiredWatchRecoversWithoutLossOrDuplicates) {
