@@ -134,7 +134,11 @@ absl::Status KubernetesDiscoverer::Start() {
     return absl::FailedPreconditionError("kubernetes discoverer already started");
   }
   ASSIGN_OR_RETURN(k8s::KubeConfig kc, KubeConfigFor(config_, options_.service_account_dir));
-  ASSIGN_OR_RETURN(client_, k8s::RestClient::Create(kc));
+  k8s::RestClientOptions client_options;
+  client_options.enable_http2 = config_.enable_http2;
+  // Only api_server takes Prometheus's HTTP client settings (default: follow redirects).
+  client_options.follow_redirects = !config_.api_server.empty() && config_.follow_redirects;
+  ASSIGN_OR_RETURN(client_, k8s::RestClient::Create(kc, client_options));
 
   // Namespaces: the configured names (plus our own, in-cluster), or all ("").
   std::vector<std::string> namespaces = config_.namespaces;
