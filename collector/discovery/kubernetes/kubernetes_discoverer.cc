@@ -35,26 +35,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 constexpr const char* kKindRole[] = {"node",          "pod",     "service",  "endpoints",
                                      "endpointslice", "ingress", "namespace"};
 
-std::string ResourcePath(int kind, const std::string& ns) {
-  const std::string scope = ns.empty() ? "" : absl::StrCat("/namespaces/", ns);
-  switch (kind) {
-    case 0:
-      return "/api/v1/nodes";
-    case 1:
-      return absl::StrCat("/api/v1", scope, "/pods");
-    case 2:
-      return absl::StrCat("/api/v1", scope, "/services");
-    case 3:
-      return absl::StrCat("/api/v1", scope, "/endpoints");
-    case 4:
-      return absl::StrCat("/apis/discovery.k8s.io/v1", scope, "/endpointslices");
-    case 5:
-      return absl::StrCat("/apis/networking.k8s.io/v1", scope, "/ingresses");
-    default:
-      return "/api/v1/namespaces";
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<k8s::KubeConfig> KubeConfigFor(const config::KubernetesSdConfig& sd,
@@ -117,6 +97,27 @@ KubernetesDiscoverer::KubernetesDiscoverer(config::KubernetesSdConfig config,
 
 KubernetesDiscoverer::~KubernetesDiscoverer() { Shutdown(); }
 
+std::string KubernetesDiscoverer::PathOf(Kind kind, const std::string& ns) {
+  static_assert(std::size(kKindRole) == kKinds, "a role name for every kind");
+  const std::string scope = ns.empty() ? "" : absl::StrCat("/namespaces/", ns);
+  switch (kind) {
+    case kNode:
+      return "/api/v1/nodes";
+    case kPod:
+      return absl::StrCat("/api/v1", scope, "/pods");
+    case kService:
+      return absl::StrCat("/api/v1", scope, "/services");
+    case kEndpoints:
+      return absl::StrCat("/api/v1", scope, "/endpoints");
+    case kEndpointSlice:
+      return absl::StrCat("/apis/discovery.k8s.io/v1", scope, "/endpointslices");
+    case kIngress:
+      return absl::StrCat("/apis/networking.k8s.io/v1", scope, "/ingresses");
+    default:
+      return "/api/v1/namespaces";
+  }
+}
+
 KubernetesDiscoverer::Kind KubernetesDiscoverer::PrimaryKind() const {
   const std::string& r = config_.role;
   if (r == "node") return kNode;
@@ -176,7 +177,7 @@ absl::Status KubernetesDiscoverer::Start() {
     }
     for (const std::string& ns : namespaced ? namespaces : std::vector<std::string>{""}) {
       k8s::InformerOptions opts;
-      opts.path = ResourcePath(kind, ns);
+      opts.path = PathOf(kind, ns);
       opts.selectors = selectors;
       opts.page_size = options_.page_size;
       opts.watch_timeout = options_.watch_timeout;

@@ -94,6 +94,8 @@ class KubernetesDiscoverer {
   void MarkDirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportLoop();
   Kind PrimaryKind() const;
+  // The list/watch path of `kind`, in namespace `ns` ("" = all namespaces or cluster-scoped).
+  static std::string PathOf(Kind kind, const std::string& ns);
 
   const config::KubernetesSdConfig config_;
   const std::function<void(std::vector<TargetGroup>)> on_change_;
