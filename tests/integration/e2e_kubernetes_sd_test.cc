@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -27,7 +28,8 @@ class E2EKubernetesSdTest : public ::testing::Test {
     ASSERT_TRUE(api_.Start().ok());
     discovery::testing::LoadFixtureCluster(api_);
     ASSERT_TRUE(receiver_.Start().ok());
-    fixture_.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    fixture_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      ++scrapes_;
       res.set_content("app_requests_total 7\n", "text/plain; version=0.0.4");
     });
     fixture_port_ = fixture_.bind_to_any_port("127.0.0.1");
@@ -123,6 +125,7 @@ remote_write:
   test_tools::FakeRemoteWriteReceiver receiver_;
   httplib::Server fixture_;
   std::thread fixture_thread_;
+  std::atomic<int> scrapes_{0};  // Requests the fixture target served.
   int fixture_port_ = 0;
   int port_ = 0;
   std::unique_ptr<ChildProcess> tender_;
@@ -153,6 +156,20 @@ TEST_F(E2EKubernetesSdTest, DiscoversRelabelsAndScrapesPods) {
   EXPECT_EQ(web.discovered.at("__meta_kubernetes_pod_ready"), "true");
   EXPECT_EQ(web.discovered.at("__meta_kubernetes_namespace"), "default");
   EXPECT_EQ(web.discovered.at("job"), "k8s-pods");
+  EXPECT_GT(scrapes_.load(), 0);
+  // The scraped series reach remote write with the labels relabeling made.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (const auto& [series, samples] : receiver_.series()) {
+          if (absl::StrContains(series, "__name__=\"app_requests_total\"") &&
+              absl::StrContains(series, "namespace=\"default\"") &&
+              absl::StrContains(series, "pod=\"web-1\"")) {
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(20)));
   // web-1's three other containers/ports and pending-1 (no IP: no targets) are not kept;
   // prod is not watched.
   EXPECT_EQ(dropped, 3u);
