@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include "collector/ring/ingest_ring.h"
 #include "collector/scrape/scrape_manager.h"
 #include "collector/server/admin_server.h"
+#include "collector/server/process_metrics.h"
 #include "collector/textparse/check.h"
 #include "collector/textparse/parser.h"
 #include "exporters/remote_write/exporter.h"
@@ -235,6 +237,21 @@ int RunCollector(const Flags& flags) {
       .Set(1);
   const std::string user_agent = absl::StrCat("tender/", TENDER_VERSION);
 
+  // The default bound of each destination's disk queue: a tenth of the free space.
+  int64_t max_disk_bytes = cfg.storage.max_bytes;
+  if (max_disk_bytes == 0) {
+    struct statvfs fs {};
+    if (statvfs(flags.storage_path.c_str(), &fs) == 0) {
+      max_disk_bytes = static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize) / 10;
+    }
+    max_disk_bytes = std::max<int64_t>(max_disk_bytes, int64_t{64} << 20);
+  }
+  log::Info("app", "remote-write queue bounds",
+            {{"storage_path", flags.storage_path},
+             {"max_bytes_per_destination", config::FormatByteSize(max_disk_bytes)},
+             {"memory_bytes_per_destination", config::FormatByteSize(cfg.storage.memory_bytes)},
+             {"max_age", config::FormatDuration(cfg.storage.max_age)}});
+
   // Exporters start first and stop last.
   std::vector<std::unique_ptr<remote_write::RemoteWriteExporter>> exporters;
   std::vector<remote_write::RemoteWriteExporter*> raw;
@@ -243,6 +260,9 @@ int RunCollector(const Flags& flags) {
     s.config = rw;
     s.registry = registry.get();
     s.user_agent = user_agent;
+    s.queue_dir = absl::StrCat(flags.storage_path, "/queue/remote_write/", rw.name);
+    s.storage = cfg.storage;
+    s.max_disk_bytes = max_disk_bytes;
     auto e = std::make_unique<remote_write::RemoteWriteExporter>(std::move(s));
     if (absl::Status st = e->Start(); !st.ok()) {
       log::Error("app", "remote write failed to start", {{"err", FromAbsl(st.message())}});
@@ -331,8 +351,10 @@ int RunCollector(const Flags& flags) {
     {
       std::lock_guard<std::mutex> lock(state_mu);
       if (!(r.config->remote_write == running.remote_write) ||
+          !(r.config->storage == running.storage) ||
           !(r.config->global.external_labels == running.global.external_labels)) {
-        log::Warn("config", "remote_write and external_labels changes take effect after a restart");
+        log::Warn("config",
+                  "remote_write, storage and external_labels changes take effect after a restart");
       }
     }
     discovery_manager.ApplyConfig(*r.config);
@@ -355,8 +377,10 @@ int RunCollector(const Flags& flags) {
   ss.reload = reload;
   ss.enable_lifecycle = flags.enable_lifecycle;
   std::mutex collect_mu;  // /metrics requests may run concurrently; the deltas below must not.
+  server::ProcessMetrics process_metrics(*registry);
   ss.before_collect = [&] {
     std::lock_guard<std::mutex> lock(collect_mu);
+    (void)process_metrics.Update();
     for (size_t i = 0; i < shards; ++i) {
       depth_gauges[i]->Set(static_cast<double>(ring.Depth(i)));
     }
@@ -404,7 +428,14 @@ int RunCollector(const Flags& flags) {
   manager.Shutdown();
   ring.Close();
   pumps.clear();  // Joins after the ring is drained into the exporters.
-  for (auto& e : exporters) e->Shutdown(absl::Seconds(10));
+  // In parallel: each destination sends what it can for 4 s, then writes the rest to disk.
+  {
+    std::vector<std::thread> stopping;
+    for (auto& e : exporters) {
+      stopping.emplace_back([&e] { e->Shutdown(absl::Seconds(8)); });
+    }
+    for (auto& t : stopping) t.join();
+  }
   admin.Shutdown();
   log::Info("app", "stopped");
   return 0;

@@ -154,6 +154,10 @@ struct QueueConfig {
   // tender retries 429 by default (Prometheus does not): a rate-limited receiver should slow
   // us down, not make us drop data.
   bool retry_on_http_429 = true;
+  // Samples older than this are dropped before sending (counted, reason "too_old"); 0 = off.
+  // Prometheus's key: a receiver without an out-of-order window rejects samples more than
+  // about an hour behind its newest, so a long backlog is better dropped than rejected.
+  absl::Duration sample_age_limit = absl::ZeroDuration();
 
   friend bool operator==(const QueueConfig&, const QueueConfig&) = default;
 };
@@ -187,12 +191,32 @@ struct GlobalConfig {
   friend bool operator==(const GlobalConfig&, const GlobalConfig&) = default;
 };
 
+// tender's own `storage` keys: the disk-backed queue of every remote_write destination under
+// --storage.path (DESIGN decision 8). Prometheus's server keys in the same section (tsdb,
+// exemplars) are accepted and ignored.
+struct StorageConfig {
+  // Bound on the queue files of one destination; the oldest data is dropped first (counted).
+  // 0 = the default: a tenth of the free space of --storage.path's file system at start-up.
+  int64_t max_bytes = 0;
+  // Queued batches whose newest sample is older than this are dropped (counted); 0 = off.
+  absl::Duration max_age = absl::ZeroDuration();
+  // Bytes of one destination kept in memory before the oldest spill to disk. This is also
+  // what a kill -9 can lose (graceful shutdown writes it to disk).
+  int64_t memory_bytes = 32 << 20;
+  // Cap on the bytes per second sent to one destination while it has a backlog on disk;
+  // 0 = as fast as the receiver takes it.
+  int64_t replay_bytes_per_second = 0;
+
+  friend bool operator==(const StorageConfig&, const StorageConfig&) = default;
+};
+
 struct Config {
   GlobalConfig global;
   // The jobs of the main file followed by those of the `scrape_config_files` it names (in
   // glob order); job names are unique across all of them.
   std::vector<ScrapeConfig> scrape_configs;
   std::vector<RemoteWriteConfig> remote_write;
+  StorageConfig storage;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

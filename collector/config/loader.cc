@@ -35,8 +35,7 @@ using internal::Field;
 using internal::MapReader;
 
 // Prometheus server sections an agent has no use for: accepted with one warning.
-const std::vector<std::string_view> kUnusedSections = {"rule_files", "alerting", "remote_read",
-                                                       "storage"};
+const std::vector<std::string_view> kUnusedSections = {"rule_files", "alerting", "remote_read"};
 
 // Keys of the HTTP client config (prometheus/common config.HTTPClientConfig) tender does not
 // implement yet.
@@ -274,6 +273,8 @@ class Loader {
   void LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* name_line);
   void LoadHeaders(const Field& field, std::map<std::string, std::string>* out);
   void LoadQueueConfig(const Field& field, QueueConfig* queue);
+  // Adds the Prometheus-only keys it finds (storage.tsdb, ...) to `unused`.
+  void LoadStorage(const Field& field, StorageConfig* storage, std::vector<std::string>* unused);
   // Reads the HTTP client keys (kHttpKeys) of `reader`'s map.
   void LoadHttpClient(MapReader& reader, HttpClientConfig* http);
   void LoadTls(const Field& field, TlsConfig* tls);
@@ -312,6 +313,9 @@ Config Loader::Load(const YAML::Node& root) {
     LoadRemoteWrites(*f, &config.remote_write);
   }
   std::vector<std::string> unused;
+  if (const Field* f = top.Take("storage")) {
+    LoadStorage(*f, &config.storage, &unused);
+  }
   for (std::string_view section : kUnusedSections) {
     if (top.Take(section) != nullptr) {
       unused.emplace_back(section);
@@ -323,9 +327,9 @@ Config Loader::Load(const YAML::Node& root) {
         ": tender is an agent; it does not evaluate rules, send alerts, read remotely or "
         "store samples locally"));
   }
-  top.Finish(
-      Concat({"global", "scrape_configs", "scrape_config_files", "remote_write"}, kUnusedSections),
-      {"runtime", "tracing", "otlp"});
+  top.Finish(Concat({"global", "scrape_configs", "scrape_config_files", "remote_write", "storage"},
+                    kUnusedSections),
+             {"runtime", "tracing", "otlp"});
   LoadIncludedFiles(include_patterns, &config.scrape_configs);
   return config;
 }
@@ -1332,9 +1336,41 @@ void Loader::LoadQueueConfig(const Field& field, QueueConfig* queue) {
   if (const Field* f = r.Take("retry_on_http_429")) {
     internal::ReadBool(*f, diag_, &queue->retry_on_http_429);
   }
+  if (const Field* f = r.Take("sample_age_limit")) {
+    internal::ReadDuration(*f, diag_, &queue->sample_age_limit);
+  }
   r.Finish({"capacity", "max_shards", "min_shards", "max_samples_per_send", "batch_send_deadline",
-            "min_backoff", "max_backoff", "retry_on_http_429"},
-           {"sample_age_limit"});
+            "min_backoff", "max_backoff", "retry_on_http_429", "sample_age_limit"},
+           {});
+}
+
+void Loader::LoadStorage(const Field& field, StorageConfig* storage,
+                         std::vector<std::string>* unused) {
+  if (field.IsNull()) {
+    return;
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  if (const Field* f = r.Take("max_bytes")) {
+    internal::ReadByteSize(*f, diag_, &storage->max_bytes);
+  }
+  if (const Field* f = r.Take("max_age")) {
+    internal::ReadDuration(*f, diag_, &storage->max_age);
+  }
+  if (const Field* f = r.Take("memory_bytes")) {
+    internal::ReadByteSize(*f, diag_, &storage->memory_bytes);
+  }
+  if (const Field* f = r.Take("replay_bytes_per_second")) {
+    internal::ReadByteSize(*f, diag_, &storage->replay_bytes_per_second);
+  }
+  // Prometheus's own storage settings configure its TSDB; an agent has none.
+  for (const char* key : {"tsdb", "exemplars"}) {
+    if (r.Take(key) != nullptr) unused->push_back(absl::StrCat("storage.", key));
+  }
+  r.Finish({"max_bytes", "max_age", "memory_bytes", "replay_bytes_per_second", "tsdb", "exemplars"},
+           {});
 }
 
 }  // namespace

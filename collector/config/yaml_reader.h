@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "collector/config/config.h"
 #include "collector/model/labels.h"
+#include "collector/model/utf8.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tender::config::internal {
@@ -131,10 +132,9 @@ bool ReadStringMap(const Field& field, Diagnostics* diag, std::map<std::string, 
 // The result is normalized (sorted, empty values dropped).
 bool ReadLabels(const Field& field, Diagnostics* diag, model::Labels* out);
 
-// Label name check: [a-zA-Z_][a-zA-Z0-9_]*.
-bool IsValidLabelName(std::string_view name);
-// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-bool IsValidUtf8(std::string_view text);
+// The checks of collector/model/utf8.h, under the names the config code uses.
+using model::IsValidLabelName;
+inline bool IsValidUtf8(std::string_view text) { return model::ValidUtf8(text); }
 
 // What a node is, for error messages: "a map", "a list", "null", "\"15x\"" (a plain scalar)
 // or "the quoted string \"true\"".

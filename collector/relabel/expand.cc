@@ -119,19 +119,4 @@ void Template::Expand(const std::string_view* groups, std::string* out) const {
   }
 }
 
-bool IsValidLabelName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                    (i > 0 && c >= '0' && c <= '9');
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace tender::relabel::internal

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/model/utf8.h"
+
 namespace tender::relabel::internal {
 
 class Template {
@@ -47,7 +49,7 @@ char32_t DecodeRune(std::string_view s, size_t* width);
 bool IsLetterOrDigit(char32_t r);
 
 // Prometheus legacy label name: [a-zA-Z_][a-zA-Z0-9_]*.
-bool IsValidLabelName(std::string_view name);
+using model::IsValidLabelName;
 
 // Go's strings.ToLower / strings.ToUpper: Unicode simple case mapping per code point; an invalid
 // UTF-8 byte becomes U+FFFD. Appends to `out`.

@@ -14,9 +14,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "collector/model/absl_compat.h"
+#include "collector/model/utf8.h"
 #include "collector/textparse/number.h"
 #include "collector/textparse/om_validator.h"
-#include "collector/textparse/utf8.h"
 
 namespace tender::textparse {
 namespace {
@@ -384,7 +384,7 @@ bool Parser::ParseTextComment(const char* p) {
         }
         UpdateFamily(name, true, t);
       } else {
-        if (!ValidUtf8(text)) {
+        if (!model::ValidUtf8(text)) {
           return Fail(q, "HELP text is not valid UTF-8");
         }
         UpdateFamily(name, false, MetricType::kUnknown);
@@ -470,7 +470,7 @@ bool Parser::ParseOmComment(const char* p) {
       break;
     }
     case Kind::kHelp:
-      if (!ValidUtf8(text)) {
+      if (!model::ValidUtf8(text)) {
         return Fail(q, "HELP text is not valid UTF-8");
       }
       UpdateFamily(name, false, MetricType::kUnknown);
@@ -537,7 +537,7 @@ bool Parser::ParseQuoted(const char** pp, std::string_view* out, bool* escaped, 
     ++p;
   }
   std::string_view raw(open + 1, static_cast<size_t>(p - open - 1));
-  if (non_ascii && !ValidUtf8(raw)) {
+  if (non_ascii && !model::ValidUtf8(raw)) {
     return Fail(open, "quoted string is not valid UTF-8");
   }
   *pp = p + 1;
@@ -650,7 +650,7 @@ bool Parser::ParseLabels(const char** pp, bool allow_metric_name, bool exemplar)
       return false;
     }
     if (exemplar) {
-      exemplar_code_points_ += CountCodePoints(lname) + CountCodePoints(lvalue);
+      exemplar_code_points_ += model::CountCodePoints(lname) + model::CountCodePoints(lvalue);
     }
     labels.push_back(LabelPair{lname, lvalue});
     if (text) {

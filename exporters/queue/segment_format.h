@@ -47,6 +47,7 @@ struct RecordRef {
   uint32_t samples = 0;
   int64_t min_timestamp_ms = 0;
   int64_t max_timestamp_ms = 0;
+  uint64_t id = 0;  // The queue's batch id (in memory only; assigned again on replay).
 };
 
 // Checks the record whose frame starts at `offset` in `segment` (the whole file content):

@@ -223,6 +223,10 @@ void ShardQueue::ReplayLocked() {
     Segment segment;
     segment.seq = seq;
     segment.file_bytes = static_cast<int64_t>(content.size());
+    for (RecordRef& ref : refs) {
+      ref.id = next_id_++;
+      samples_ += ref.samples;
+    }
     segment.records.assign(refs.begin(), refs.end());
     disk_bytes_ += segment.file_bytes;
     disk_records_ += refs.size();
@@ -275,7 +279,7 @@ void ShardQueue::CloseWriterLocked() {
   }
 }
 
-absl::Status ShardQueue::WriteLocked(const model::SeriesBatch& batch) {
+absl::Status ShardQueue::WriteLocked(const model::SeriesBatch& batch, uint64_t id) {
   const int64_t bytes = static_cast<int64_t>(RecordBytes(batch));
   const int64_t header = kSegmentHeaderBytes;
   if (options_.max_disk_bytes > 0 && bytes + header > options_.max_disk_bytes) {
@@ -319,6 +323,7 @@ absl::Status ShardQueue::WriteLocked(const model::SeriesBatch& batch) {
   ref.samples = batch.samples;
   ref.min_timestamp_ms = batch.min_timestamp_ms;
   ref.max_timestamp_ms = batch.max_timestamp_ms;
+  ref.id = id;
   segment.records.push_back(ref);
   segment.file_bytes += bytes;
   disk_bytes_ += bytes;
@@ -337,8 +342,8 @@ void ShardQueue::DeleteFrontSegmentLocked() {
   if (unlink(path.c_str()) != 0) CountDiskErrorLocked(absl::StrCat("unlink ", path), errno);
   disk_bytes_ -= segment.file_bytes;
   disk_records_ -= segment.records.size();
+  for (const RecordRef& ref : segment.records) samples_ -= ref.samples;
   segments_.pop_front();
-  disk_head_.reset();
 }
 
 void ShardQueue::DropFrontSegmentLocked() {
@@ -346,24 +351,45 @@ void ShardQueue::DropFrontSegmentLocked() {
   uint64_t bytes = 0;
   for (const RecordRef& ref : segment.records) bytes += ref.bytes;
   CountDropLocked(DropReason::kMaxBytes, bytes, segment.records.size());
-  if (!segment.records.empty()) ++head_generation_;
   DeleteFrontSegmentLocked();
 }
 
 void ShardQueue::RemoveOldestLocked() {
   if (!segments_.empty()) {
     Segment& segment = segments_.front();
+    samples_ -= segment.records.front().samples;
     segment.records.pop_front();
     --disk_records_;
-    disk_head_.reset();
     if (segment.records.empty()) DeleteFrontSegmentLocked();
   } else if (!memory_.empty()) {
-    memory_bytes_ -= static_cast<int64_t>(RecordBytes(memory_.front()));
+    memory_bytes_ -= static_cast<int64_t>(RecordBytes(memory_.front().batch));
+    samples_ -= memory_.front().batch.samples;
     memory_.pop_front();
-  } else {
-    return;
   }
-  ++head_generation_;
+}
+
+uint64_t ShardQueue::HeadIdLocked() const {
+  if (!segments_.empty()) return segments_.front().records.front().id;
+  if (!memory_.empty()) return memory_.front().id;
+  return next_id_;
+}
+
+bool ShardQueue::ReadRecordLocked(uint64_t seq, const RecordRef& ref, model::SeriesBatch* out) {
+  if (read_fd_ < 0 || read_seq_ != seq) {
+    if (read_fd_ >= 0) close(read_fd_);
+    read_seq_ = seq;
+    read_fd_ = open(SegmentPath(seq).c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  std::string record;
+  if (read_fd_ < 0 || !PreadAll(read_fd_, ref.offset, ref.bytes, &record)) {
+    CountDiskErrorLocked(absl::StrCat("read ", SegmentPath(seq)), errno);
+    return false;
+  }
+  if (!DecodeRecord(record, out)) {
+    CountCorruptLocked(1);
+    return false;
+  }
+  return true;
 }
 
 void ShardQueue::ExpireLocked(absl::Time now) {
@@ -378,8 +404,8 @@ void ShardQueue::ExpireLocked(absl::Time now) {
       max_ts = ref.max_timestamp_ms;
       bytes = ref.bytes;
     } else if (!memory_.empty()) {
-      max_ts = memory_.front().max_timestamp_ms;
-      bytes = RecordBytes(memory_.front());
+      max_ts = memory_.front().batch.max_timestamp_ms;
+      bytes = RecordBytes(memory_.front().batch);
     } else {
       return;
     }
@@ -441,7 +467,7 @@ void ShardQueue::UpdateGaugesLocked(absl::Time now) {
   if (!segments_.empty()) {
     oldest_ms = segments_.front().records.front().min_timestamp_ms;
   } else if (!memory_.empty()) {
-    oldest_ms = memory_.front().min_timestamp_ms;
+    oldest_ms = memory_.front().batch.min_timestamp_ms;
   }
   double age = 0;
   if (oldest_ms != std::numeric_limits<int64_t>::max()) {
@@ -478,14 +504,14 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
   std::lock_guard<std::mutex> lock(mu_);
   ExpireLocked(now);
   memory_bytes_ += static_cast<int64_t>(RecordBytes(batch));
-  memory_.push_back(std::move(batch));
+  samples_ += batch.samples;
+  memory_.push_back(MemoryEntry{next_id_++, std::move(batch)});
   // Spill the oldest in-memory batches: they go after what is on disk, so order is kept.
   while (memory_bytes_ > options_.memory_budget_bytes && !memory_.empty()) {
-    const bool was_oldest = segments_.empty();
-    const model::SeriesBatch& front = memory_.front();
-    const uint64_t bytes = RecordBytes(front);
+    const MemoryEntry& front = memory_.front();
+    const uint64_t bytes = RecordBytes(front.batch);
     absl::Status status = absl::UnavailableError("disk failed recently");
-    if (now >= disk_retry_at_) status = WriteLocked(front);
+    if (now >= disk_retry_at_) status = WriteLocked(front.batch, front.id);
     if (absl::IsResourceExhausted(status)) {
       CountDropLocked(DropReason::kMaxBytes, bytes);
     } else if (!status.ok()) {
@@ -493,66 +519,134 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
       CountDropLocked(DropReason::kMemoryFull, bytes);
     }
     memory_bytes_ -= static_cast<int64_t>(bytes);
+    if (!status.ok()) samples_ -= front.batch.samples;
     memory_.pop_front();
-    if (!status.ok() && was_oldest) ++head_generation_;
   }
   UpdateGaugesLocked(now);
-  not_empty_.notify_one();
+  not_empty_.notify_all();
 }
 
-bool ShardQueue::Peek(model::SeriesBatch* out, absl::Duration wait) {
+std::optional<uint64_t> ShardQueue::PeekMany(size_t max_samples, size_t max_batches,
+                                             std::vector<model::SeriesBatch>* out,
+                                             absl::Duration wait) {
+  out->clear();
   std::unique_lock<std::mutex> lock(mu_);
   if (wait > absl::ZeroDuration()) {
     // Clamped so that an infinite wait does not overflow the steady clock's arithmetic.
     const absl::Duration bounded = std::min(wait, absl::Hours(24 * 365));
     not_empty_.wait_for(lock, absl::ToChronoNanoseconds(bounded),
                         [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                          return !segments_.empty() || !memory_.empty();
+                          return !segments_.empty() || !memory_.empty() || wake_ != wake_seen_;
                         });
   }
+  wake_seen_ = wake_;
   const absl::Time now = Now();
   ExpireLocked(now);
-  while (!segments_.empty() && !disk_head_.has_value()) {
-    const Segment& segment = segments_.front();
-    const RecordRef ref = segment.records.front();
-    if (read_fd_ < 0 || read_seq_ != segment.seq) {
-      if (read_fd_ >= 0) close(read_fd_);
-      read_seq_ = segment.seq;
-      read_fd_ = open(SegmentPath(segment.seq).c_str(), O_RDONLY | O_CLOEXEC);
+  size_t samples = 0;
+  uint64_t last_id = 0;
+  // The first batch sets how many requests of max_samples this peek fills.
+  size_t limit = max_samples;
+  auto fits = [&](uint32_t n) {
+    if (out->empty()) {
+      if (max_samples > 0 && n > max_samples)
+        limit = (n + max_samples - 1) / max_samples * max_samples;
+      return true;
     }
-    std::string record;
-    model::SeriesBatch batch;
-    if (read_fd_ < 0 || !PreadAll(read_fd_, ref.offset, ref.bytes, &record)) {
-      CountDiskErrorLocked(absl::StrCat("read ", SegmentPath(segment.seq)), errno);
-      RemoveOldestLocked();
-    } else if (!DecodeRecord(record, &batch)) {
-      CountCorruptLocked(1);
-      RemoveOldestLocked();
-    } else {
-      disk_head_ = std::move(batch);
+    return out->size() < max_batches && samples + n <= limit;
+  };
+  // Disk records first. A damaged record at the head is dropped (counted); one further on
+  // ends this peek, and is dropped when it reaches the head.
+  bool stopped = false;
+  while (!segments_.empty() && !stopped) {
+    bool head_removed = false;
+    for (const Segment& segment : segments_) {
+      for (const RecordRef& ref : segment.records) {
+        if (!fits(ref.samples)) {
+          stopped = true;
+          break;
+        }
+        model::SeriesBatch batch;
+        if (!ReadRecordLocked(segment.seq, ref, &batch)) {
+          if (out->empty()) {
+            RemoveOldestLocked();
+            head_removed = true;
+          } else {
+            stopped = true;
+          }
+          break;
+        }
+        samples += batch.samples;
+        last_id = ref.id;
+        out->push_back(std::move(batch));
+      }
+      if (stopped || head_removed) break;
+    }
+    if (!head_removed) break;
+  }
+  if (!stopped && (segments_.empty() || !out->empty())) {
+    for (const MemoryEntry& entry : memory_) {
+      if (!fits(entry.batch.samples)) break;
+      samples += entry.batch.samples;
+      last_id = entry.id;
+      out->push_back(entry.batch);
     }
   }
   UpdateGaugesLocked(now);
-  if (disk_head_.has_value()) {
-    *out = *disk_head_;
-  } else if (!memory_.empty()) {
-    *out = memory_.front();
-  } else {
-    return false;
+  if (out->empty()) return std::nullopt;
+  return last_id;
+}
+
+void ShardQueue::PopThrough(uint64_t last_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool had_disk = !segments_.empty();
+  const uint64_t seq_before = had_disk ? segments_.front().seq : 0;
+  const size_t left_before = had_disk ? segments_.front().records.size() : 0;
+  while ((!segments_.empty() || !memory_.empty()) && HeadIdLocked() <= last_id) {
+    RemoveOldestLocked();
   }
-  peeked_generation_ = head_generation_;
+  const bool moved = had_disk && (segments_.empty() || segments_.front().seq != seq_before ||
+                                  segments_.front().records.size() != left_before);
+  if (moved) WriteCursorLocked();
+  UpdateGaugesLocked(Now());
+}
+
+bool ShardQueue::Peek(model::SeriesBatch* out, absl::Duration wait) {
+  std::vector<model::SeriesBatch> batches;
+  const std::optional<uint64_t> id = PeekMany(0, 1, &batches, wait);
+  std::lock_guard<std::mutex> lock(mu_);
+  peeked_id_ = id;
+  if (!id.has_value()) return false;
+  *out = std::move(batches.front());
   return true;
 }
 
 void ShardQueue::Pop() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (peeked_generation_.has_value() && *peeked_generation_ != head_generation_) {
-    peeked_generation_.reset();  // The peeked batch was dropped already.
-    return;
+  std::optional<uint64_t> id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = peeked_id_;
+    peeked_id_.reset();
   }
-  peeked_generation_.reset();
-  RemoveOldestLocked();
-  UpdateGaugesLocked(Now());
+  if (id.has_value()) PopThrough(*id);
+}
+
+bool ShardQueue::WaitForSamples(size_t min_samples, absl::Duration wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const absl::Duration bounded = std::clamp(wait, absl::ZeroDuration(), absl::Hours(24 * 365));
+  not_empty_.wait_for(lock, absl::ToChronoNanoseconds(bounded),
+                      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                        return samples_ >= min_samples || wake_ != wake_seen_;
+                      });
+  wake_seen_ = wake_;
+  return samples_ >= min_samples;
+}
+
+void ShardQueue::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++wake_;
+  }
+  not_empty_.notify_all();
 }
 
 absl::Status ShardQueue::Flush(absl::Duration deadline) {
@@ -563,12 +657,12 @@ absl::Status ShardQueue::Flush(absl::Duration deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("queue: flush deadline passed with ", memory_.size(), " batches left"));
     }
-    const bool was_oldest = segments_.empty();
-    const uint64_t bytes = RecordBytes(memory_.front());
-    absl::Status status = WriteLocked(memory_.front());
+    const MemoryEntry& front = memory_.front();
+    const uint64_t bytes = RecordBytes(front.batch);
+    absl::Status status = WriteLocked(front.batch, front.id);
     if (absl::IsResourceExhausted(status)) {
       CountDropLocked(DropReason::kMaxBytes, bytes);
-      if (was_oldest) ++head_generation_;
+      samples_ -= front.batch.samples;
     } else if (!status.ok()) {
       UpdateGaugesLocked(Now());
       return status;
@@ -605,6 +699,11 @@ size_t ShardQueue::disk_bytes() const {
 size_t ShardQueue::batches() const {
   std::lock_guard<std::mutex> lock(mu_);
   return disk_records_ + memory_.size();
+}
+
+size_t ShardQueue::samples() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<size_t>(samples_);
 }
 
 ShardQueue::Stats ShardQueue::stats() const {

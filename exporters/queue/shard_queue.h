@@ -87,6 +87,27 @@ class ShardQueue {
   // that batch was already dropped by a bound, so a newer batch is never removed unsent.
   void Pop();
 
+  // Copies the oldest batches into `*out` (cleared first) without removing them: at least one,
+  // then more while their samples add up to at most `max_samples` (or, when the first batch
+  // alone is larger, to the next multiple of `max_samples`, so that its last request can be
+  // filled up), and at most `max_batches`.
+  // Waits up to `wait` for a first batch. Returns the id of the last batch copied, to pass to
+  // PopThrough once they are sent; nullopt when the queue stayed empty.
+  std::optional<uint64_t> PeekMany(size_t max_samples, size_t max_batches,
+                                   std::vector<model::SeriesBatch>* out, absl::Duration wait);
+
+  // Removes every batch from the head up to and including the one with id `last_id`. Batches
+  // already dropped by a bound are skipped; a newer batch is never removed. When this moves the
+  // read position on disk, the cursor file is rewritten (so a kill -9 replays at most what was
+  // being sent).
+  void PopThrough(uint64_t last_id);
+
+  // Waits until the queue holds at least `min_samples` samples, `wait` has passed, or Wake was
+  // called since the last wait. True when the samples are there.
+  bool WaitForSamples(size_t min_samples, absl::Duration wait);
+  // Ends the current and the next WaitForSamples and Peek/PeekMany waits early (for shutdown).
+  void Wake();
+
   // Writes every in-memory batch to disk (in order, after what is there), fsyncs, and persists
   // the read cursor. For graceful shutdown. Errors: DeadlineExceeded when `deadline` passed
   // first, or the disk error; what was not written stays in memory.
@@ -95,6 +116,7 @@ class ShardQueue {
   size_t memory_bytes() const;
   size_t disk_bytes() const;  // Size of the segment files, headers included.
   size_t batches() const;     // In memory and on disk.
+  size_t samples() const;     // In memory and on disk.
   Stats stats() const;
 
  private:
@@ -121,7 +143,8 @@ class ShardQueue {
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   std::string SegmentPath(uint64_t seq) const;
   void ReplayLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status WriteLocked(const model::SeriesBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteLocked(const model::SeriesBatch& batch, uint64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OpenSegmentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseWriterLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeleteFrontSegmentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -134,6 +157,11 @@ class ShardQueue {
   void CountCorruptLocked(uint64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateGaugesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteCursorLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Oldest batch id still queued (memory or disk); next_id_ when empty.
+  uint64_t HeadIdLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads and decodes disk record `ref` of segment `seq`; false on a read or CRC error.
+  bool ReadRecordLocked(uint64_t seq, const RecordRef& ref, model::SeriesBatch* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const QueueOptions options_;
   std::unique_ptr<prometheus::Registry> own_registry_;  // When the caller passes none.
@@ -147,22 +175,26 @@ class ShardQueue {
   // Order of the queue: segments_ (oldest first), then memory_. Everything on disk is older
   // than everything in memory.
   std::deque<Segment> segments_ ABSL_GUARDED_BY(mu_);
-  std::deque<model::SeriesBatch> memory_ ABSL_GUARDED_BY(mu_);
+  struct MemoryEntry {
+    uint64_t id = 0;
+    model::SeriesBatch batch;
+  };
+  std::deque<MemoryEntry> memory_ ABSL_GUARDED_BY(mu_);
   int64_t memory_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t disk_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   size_t disk_records_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t samples_ ABSL_GUARDED_BY(mu_) = 0;  // In memory and on disk.
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;  // Id of the next batch pushed or replayed.
+  uint64_t wake_ ABSL_GUARDED_BY(mu_) = 0;     // Incremented by Wake.
+  uint64_t wake_seen_ ABSL_GUARDED_BY(mu_) = 0;
   int write_fd_ ABSL_GUARDED_BY(mu_) = -1;  // Appends to segments_.back() when >= 0.
   int read_fd_ ABSL_GUARDED_BY(mu_) = -1;   // Reads segments_.front() (seq read_seq_).
   uint64_t read_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   bool dir_ready_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time disk_retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  // The decoded oldest disk record, so retried Peeks do not read it again.
-  std::optional<model::SeriesBatch> disk_head_ ABSL_GUARDED_BY(mu_);
-  // Incremented whenever the oldest batch leaves the queue; lets Pop know whether the batch it
-  // was asked to remove is still the oldest.
-  uint64_t head_generation_ ABSL_GUARDED_BY(mu_) = 0;
-  std::optional<uint64_t> peeked_generation_ ABSL_GUARDED_BY(mu_);
+  // Id of the last batch returned by Peek, for Pop.
+  std::optional<uint64_t> peeked_id_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

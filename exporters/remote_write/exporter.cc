@@ -15,18 +15,23 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "collector/model/absl_compat.h"
 #include "collector/model/log.h"
 #include "collector/model/status_macros.h"
+#include "exporters/queue/shard_queue.h"
 #include "exporters/remote_write/curl_poster.h"
 #include "exporters/remote_write/request_builder.h"
 #include "exporters/remote_write/retry_policy.h"
+#include "exporters/remote_write/write_relabel.h"
 
 #ifndef TENDER_VERSION
 #define TENDER_VERSION "dev"
@@ -58,6 +63,9 @@ struct Metrics {
   prometheus::Counter* dropped_rejected = nullptr;   // Non-retryable HTTP status.
   prometheus::Counter* dropped_shutdown = nullptr;   // Left when the drain deadline passed.
   prometheus::Counter* dropped_malformed = nullptr;  // Batch data that is not whole entries.
+  prometheus::Counter* dropped_too_old = nullptr;    // Older than sample_age_limit.
+  prometheus::Counter* dropped_relabel = nullptr;    // Dropped by write_relabel_configs.
+  prometheus::Counter* replayed_bytes = nullptr;     // Sent while a backlog was on disk.
   prometheus::Histogram* request_duration = nullptr;
   prometheus::Counter* bytes_sent = nullptr;
   prometheus::Gauge* highest_sent_timestamp = nullptr;
@@ -86,8 +94,19 @@ Metrics RegisterMetrics(prometheus::Registry& registry, const std::string& remot
                       .Name("tender_remote_write_samples_dropped_total")
                       .Help(
                           "Samples given up on, by reason: rejected (non-retryable HTTP "
-                          "status), shutdown (drain deadline), malformed (bad batch data).")
+                          "status), shutdown (could not be written to disk at shutdown), "
+                          "malformed (bad batch data), too_old (sample_age_limit), relabel "
+                          "(dropped by write_relabel_configs).")
                       .Register(registry);
+  m.dropped_too_old = &dropped.Add(with("reason", "too_old"));
+  m.dropped_relabel = &dropped.Add(with("reason", "relabel"));
+  m.replayed_bytes = &prometheus::BuildCounter()
+                          .Name("tender_remote_write_replayed_bytes_total")
+                          .Help(
+                              "Compressed bytes sent while the destination had a backlog on "
+                              "disk; its rate is the replay rate.")
+                          .Register(registry)
+                          .Add(remote);
   m.dropped_rejected = &dropped.Add(with("reason", "rejected"));
   m.dropped_shutdown = &dropped.Add(with("reason", "shutdown"));
   m.dropped_malformed = &dropped.Add(with("reason", "malformed"));
@@ -131,13 +150,18 @@ struct ExporterShared {
   std::string user_agent;
   RetryPolicy policy;
   uint32_t max_samples_per_send;
-  int64_t capacity;
-  Clock::duration batch_send_deadline;
+  absl::Duration batch_send_deadline;
+  absl::Duration sample_age_limit;
+  int64_t replay_bytes_per_second;                     // 0 = no cap.
   std::unique_ptr<prometheus::Registry> own_registry;  // When Settings::registry is null.
   Metrics metrics;
   log::Throttle dropped_log{absl::Seconds(10)};
   log::Throttle retry_log{absl::Seconds(10)};
   log::Throttle malformed_log{absl::Seconds(10)};
+  log::Throttle old_log{absl::Minutes(1)};
+
+  std::mutex pace_mu;  // Covers pace_next.
+  absl::Time pace_next = absl::InfinitePast();
 
   std::mutex highest_mu;  // Covers highest_sent_ms and the order of gauge updates.
   int64_t highest_sent_ms = std::numeric_limits<int64_t>::min();
@@ -148,8 +172,23 @@ struct ExporterShared {
         policy(c.queue_config),
         max_samples_per_send(
             static_cast<uint32_t>(std::max(1, c.queue_config.max_samples_per_send))),
-        capacity(std::max(1, c.queue_config.capacity)),
-        batch_send_deadline(ToChrono(c.queue_config.batch_send_deadline)) {}
+        batch_send_deadline(c.queue_config.batch_send_deadline),
+        sample_age_limit(c.queue_config.sample_age_limit),
+        replay_bytes_per_second(0) {}
+
+  // Token bucket of the replay byte-rate cap, shared by the shards: reserves `bytes` and
+  // returns how long the caller must wait before sending them.
+  absl::Duration ReserveReplayBytes(size_t bytes) {
+    if (replay_bytes_per_second <= 0) return absl::ZeroDuration();
+    std::lock_guard<std::mutex> lock(pace_mu);
+    const absl::Time now = absl::Now();
+    // At most one second of unused allowance is kept, so an idle period allows a short burst.
+    pace_next = std::max(pace_next, now - absl::Seconds(1));
+    const absl::Time at = pace_next;
+    pace_next +=
+        absl::Seconds(static_cast<double>(bytes) / static_cast<double>(replay_bytes_per_second));
+    return at - now;
+  }
 
   void UpdateHighestSent(int64_t timestamp_ms) {
     std::lock_guard<std::mutex> lock(highest_mu);
@@ -160,16 +199,21 @@ struct ExporterShared {
   }
 };
 
-// One FIFO of batches and the thread that sends it, one request at a time.
-// Enqueue: any thread. BeginDrain/WaitFinished/Abort/Join/Start: the exporter's owner thread.
+// One shard: its disk-backed queue and the thread that sends it, one request at a time.
+// Batches are removed from the queue only once the receiver has answered for them, so what a
+// shutdown or a crash interrupts is sent again after the restart (DESIGN decision 8).
+// Enqueue: any thread. Start/BeginDrain/WaitFinished/Abort/Join/Flush: the exporter's owner.
 class ShardSender {
  public:
-  ShardSender(int index, ExporterShared* shared)
+  ShardSender(int index, ExporterShared* shared, std::unique_ptr<queue::ShardQueue> q)
       : index_(index),
         shared_(shared),
+        queue_(std::move(q)),
         queue_gauge_(&shared->metrics.queue_samples->Add(
             {{"remote_name", shared->config.name}, {"shard", Itoa(index)}})),
-        builder_(shared->max_samples_per_send) {}
+        builder_(shared->max_samples_per_send) {
+    queue_gauge_->Set(static_cast<double>(queue_->samples()));
+  }
 
   // Starts the sender thread. `poster` must outlive Join.
   absl::Status Start(HttpPoster* poster) {
@@ -179,198 +223,201 @@ class ShardSender {
     } catch (const std::system_error& e) {
       return absl::ResourceExhaustedError(absl::StrCat("starting shard thread: ", e.what()));
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    started_ = true;
     return absl::OkStatus();
   }
 
+  // Never blocks on the receiver: over the memory budget, the queue spills to disk.
   void Enqueue(model::SeriesBatch&& batch) {
-    const int64_t n = batch.samples;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      space_cv_.wait(lock, [this] { return HasRoomOrStoppingLocked(); });
-      if (!finished_) {
-        queue_.push_back(Queued{std::move(batch), Clock::now()});
-        queued_samples_ += n;
-        unsent_samples_ += n;
-        queue_gauge_->Set(static_cast<double>(queued_samples_));
-        lock.unlock();
-        work_cv_.notify_one();
-        return;
-      }
-    }
-    shared_->metrics.dropped_shutdown->Increment(static_cast<double>(n));
+    queue_->Push(std::move(batch));
+    queue_gauge_->Set(static_cast<double>(queue_->samples()));
   }
 
-  // Stops waiting for full requests; the thread exits once everything queued is finished.
+  // Stops waiting for full requests; the thread sends what is queued and exits when the queue
+  // is empty (or at Abort: what is left stays queued, for the next start).
   void BeginDrain() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       draining_ = true;
-      if (!started_) {
-        finished_ = true;  // No thread: nothing will send what was queued before Start.
-      }
     }
-    work_cv_.notify_all();
-    space_cv_.notify_all();
+    queue_->Wake();
+    cv_.notify_all();
   }
 
   void WaitFinished(Clock::time_point until) {
     std::unique_lock<std::mutex> lock(mu_);
-    space_cv_.wait_until(lock, until, [this] { return finished_; });
+    cv_.wait_until(lock, until, [this] { return finished_ || !thread_.joinable(); });
   }
 
-  // Gives up: interrupts backoff waits and cancels the request in flight.
+  // Gives up: interrupts backoff waits and cancels the request in flight (its batches stay
+  // queued).
   void Abort() {
     cancel_.store(true, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
       abort_ = true;
     }
-    work_cv_.notify_all();
+    queue_->Wake();
+    cv_.notify_all();
   }
 
-  // Joins the thread and counts what was never sent as dropped. Returns the number of samples
-  // this shard dropped because of the shutdown.
-  int64_t Join() {
-    if (thread_.joinable()) {
-      thread_.join();
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Writes what is in memory to disk. Returns the samples that could not be written.
+  int64_t Flush(absl::Duration deadline) {
+    const absl::Status status = queue_->Flush(deadline);
+    const int64_t left = static_cast<int64_t>(queue_->samples());
+    queue_gauge_->Set(static_cast<double>(left));
+    if (status.ok()) return 0;
+    log::Error(kComponent, "cannot write the queue to disk at shutdown",
+               {{"remote_name", shared_->config.name},
+                {"shard", Itoa(index_)},
+                {"error", FromAbsl(status.message())}});
+    return static_cast<int64_t>(queue_->memory_bytes() > 0 ? left : 0);
+  }
+
+  queue::ShardQueue& queue() { return *queue_; }
+
+ private:
+  enum class SendResult { kDone, kStopped };
+
+  void Run() {
+    const size_t max = shared_->max_samples_per_send;
+    std::vector<model::SeriesBatch> batches;
+    std::optional<absl::Time> waiting_since;
+    while (true) {
+      bool draining = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (abort_) break;
+        draining = draining_;
+      }
+      const std::optional<uint64_t> last = queue_->PeekMany(
+          max, kMaxBatchesPerPeek, &batches, draining ? absl::ZeroDuration() : absl::Seconds(1));
+      if (!last.has_value()) {
+        waiting_since.reset();
+        if (draining) break;
+        continue;
+      }
+      // A drain that began during PeekMany used up its wake-up there: look again.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        draining = draining_;
+      }
+      // Wait for a full request, but not longer than batch_send_deadline.
+      if (!draining && queue_->samples() < max) {
+        const absl::Time now = absl::Now();
+        if (!waiting_since.has_value()) waiting_since = now;
+        const absl::Duration left = *waiting_since + shared_->batch_send_deadline - now;
+        if (left > absl::ZeroDuration()) {
+          queue_->WaitForSamples(max, left);
+          continue;
+        }
+      }
+      waiting_since.reset();
+      if (SendBatches(&batches) == SendResult::kStopped) break;
+      queue_->PopThrough(*last);
+      queue_gauge_->Set(static_cast<double>(queue_->samples()));
     }
-    pending_.clear();
-    int64_t left = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       finished_ = true;
-      left = queued_samples_;
-      queued_samples_ = 0;
-      unsent_samples_ = 0;
-      queue_.clear();
-      queue_gauge_->Set(0);
     }
-    if (left > 0) {
-      shared_->metrics.dropped_shutdown->Increment(static_cast<double>(left));
-    }
-    return left + aborted_in_flight_;
+    cv_.notify_all();
   }
 
- private:
-  struct Queued {
-    model::SeriesBatch batch;
-    Clock::time_point arrival;
-    size_t offset = 0;   // Bytes of batch.data already put into requests.
-    uint32_t taken = 0;  // Entries already put into requests.
-  };
-
-  // Predicates for the condition variables; mu_ must be held.
-  bool HasRoomOrStoppingLocked() const {
-    return queued_samples_ < shared_->capacity || draining_ || finished_;
-  }
-  bool HasWorkOrStoppingLocked() const { return unsent_samples_ > 0 || draining_ || abort_; }
-  bool FullOrStoppingLocked() const {
-    return unsent_samples_ >= shared_->max_samples_per_send || draining_ || abort_;
-  }
-
-  // Arrival time of the oldest sample not yet in a request. Requires unsent_samples_ > 0.
-  Clock::time_point OldestArrivalLocked() const {
-    if (!pending_.empty()) {
-      return pending_.front().arrival;
-    }
-    return queue_.empty() ? Clock::now() : queue_.front().arrival;
-  }
-
-  // Waits until a request should be sent: a full one is queued, the oldest sample has waited
-  // batch_send_deadline, or a drain wants everything now. Returns false, marking the shard
-  // finished, when it should stop instead (abort, or drained).
-  bool WaitForRequestLocked(std::unique_lock<std::mutex>& lock) {
-    while (true) {
-      if (abort_ || (draining_ && unsent_samples_ == 0)) {
-        finished_ = true;
-        lock.unlock();
-        space_cv_.notify_all();  // WaitFinished, and producers that must now drop.
-        lock.lock();
-        return false;
-      }
-      if (unsent_samples_ == 0) {
-        work_cv_.wait(lock, [this] { return HasWorkOrStoppingLocked(); });
-        continue;
-      }
-      if (unsent_samples_ >= shared_->max_samples_per_send || draining_) {
-        return true;
-      }
-      const Clock::time_point flush_at = OldestArrivalLocked() + shared_->batch_send_deadline;
-      if (!work_cv_.wait_until(lock, flush_at, [this] { return FullOrStoppingLocked(); })) {
-        return true;  // Deadline: send what we have.
-      }
-    }
-  }
-
-  void Run() {
-    while (true) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (!WaitForRequestLocked(lock)) {
-          break;
-        }
-        while (!queue_.empty()) {
-          pending_.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+  // Sends `batches` in requests of up to max_samples_per_send. kStopped when the shard was
+  // aborted: the batches stay queued.
+  SendResult SendBatches(std::vector<model::SeriesBatch>* batches) {
+    const bool backlog = queue_->disk_bytes() > 0;
+    // Batches older than sample_age_limit are not sent: the receiver would reject them.
+    if (shared_->sample_age_limit > absl::ZeroDuration()) {
+      const int64_t cutoff = absl::ToUnixMillis(absl::Now() - shared_->sample_age_limit);
+      int64_t too_old = 0;
+      for (model::SeriesBatch& b : *batches) {
+        if (b.samples > 0 && b.max_timestamp_ms < cutoff) {
+          too_old += b.samples;
+          b.samples = 0;
+          b.data.clear();
         }
       }
-      SendNextRequest();
+      if (too_old > 0) {
+        shared_->metrics.dropped_too_old->Increment(static_cast<double>(too_old));
+        if (uint64_t suppressed = 0; shared_->dropped_log.Allow(&suppressed)) {
+          log::Warn(kComponent, "dropping samples older than sample_age_limit",
+                    {{"remote_name", shared_->config.name},
+                     {"samples", Itoa(too_old)},
+                     {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
+        }
+      }
     }
+    // A Prometheus receiver without an out-of-order window rejects samples more than about an
+    // hour behind its newest one; say so before sending such a backlog.
+    if (backlog && !batches->empty() && batches->front().samples > 0 &&
+        batches->front().min_timestamp_ms < absl::ToUnixMillis(absl::Now() - absl::Hours(1))) {
+      if (uint64_t suppressed = 0; shared_->old_log.Allow(&suppressed)) {
+        log::Warn(
+            kComponent,
+            "replaying samples older than 1h: a Prometheus receiver accepts them only "
+            "within its out_of_order_time_window (set queue_config.sample_age_limit to "
+            "drop them instead)",
+            {{"remote_name", shared_->config.name},
+             {"oldest", absl::FormatTime(absl::FromUnixMillis(batches->front().min_timestamp_ms))},
+             {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
+      }
+    }
+    size_t i = 0;
+    size_t offset = 0;
+    uint32_t taken = 0;
+    while (i < batches->size()) {
+      builder_.Clear();
+      int64_t malformed = 0;
+      int64_t completed_max_ts = std::numeric_limits<int64_t>::min();
+      while (i < batches->size() && !builder_.full()) {
+        const model::SeriesBatch& b = (*batches)[i];
+        const RequestBuilder::AppendResult r = builder_.Append(b.data, b.samples - taken, &offset);
+        taken += r.entries;
+        if (!r.malformed && offset < b.data.size()) break;  // Request full.
+        if (taken < b.samples) {
+          malformed += b.samples - taken;
+        } else {
+          completed_max_ts = std::max(completed_max_ts, b.max_timestamp_ms);
+        }
+        ++i;
+        offset = 0;
+        taken = 0;
+      }
+      if (malformed > 0) {
+        shared_->metrics.dropped_malformed->Increment(static_cast<double>(malformed));
+        if (uint64_t suppressed = 0; shared_->malformed_log.Allow(&suppressed)) {
+          log::Error(kComponent, "dropping malformed batch data",
+                     {{"remote_name", shared_->config.name},
+                      {"samples", Itoa(malformed)},
+                      {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
+        }
+      }
+      const int64_t n = builder_.samples();
+      if (n == 0) continue;
+      const std::string_view body = builder_.Compress();
+      if (backlog && !Pace(body.size())) return SendResult::kStopped;
+      if (Send(body, n, completed_max_ts) == SendResult::kStopped) {
+        return SendResult::kStopped;
+      }
+      if (backlog) shared_->metrics.replayed_bytes->Increment(static_cast<double>(body.size()));
+    }
+    return SendResult::kDone;
   }
 
-  // Builds one request from the front of pending_ and sends it until it succeeds, is
-  // rejected, or the shard is aborted.
-  void SendNextRequest() {
-    builder_.Clear();
-    int64_t malformed = 0;
-    int64_t completed_max_ts = std::numeric_limits<int64_t>::min();
-    while (!pending_.empty() && !builder_.full()) {
-      Queued& q = pending_.front();
-      const RequestBuilder::AppendResult r =
-          builder_.Append(q.batch.data, q.batch.samples - q.taken, &q.offset);
-      q.taken += r.entries;
-      if (!r.malformed && q.offset < q.batch.data.size()) {
-        break;  // Request full; the rest of this batch goes into the next one.
-      }
-      if (q.taken < q.batch.samples) {
-        malformed += q.batch.samples - q.taken;
-      } else {
-        completed_max_ts = std::max(completed_max_ts, q.batch.max_timestamp_ms);
-      }
-      pending_.pop_front();
-    }
-    const int64_t n = builder_.samples();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      unsent_samples_ -= n + malformed;
-      queued_samples_ -= malformed;
-    }
-    if (malformed > 0) {
-      space_cv_.notify_all();
-    }
-    if (malformed > 0) {
-      shared_->metrics.dropped_malformed->Increment(static_cast<double>(malformed));
-      if (uint64_t suppressed = 0; shared_->malformed_log.Allow(&suppressed)) {
-        log::Error(kComponent, "dropping malformed batch data",
-                   {{"remote_name", shared_->config.name},
-                    {"samples", Itoa(malformed)},
-                    {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
-      }
-    }
-    if (n > 0) {
-      Send(builder_.Compress(), n, completed_max_ts);
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queued_samples_ -= n;
-      queue_gauge_->Set(static_cast<double>(queued_samples_));
-    }
-    space_cv_.notify_all();
+  // Waits for the replay byte-rate cap; false when aborted meanwhile.
+  bool Pace(size_t bytes) {
+    const absl::Duration wait = shared_->ReserveReplayBytes(bytes);
+    if (wait <= absl::ZeroDuration()) return true;
+    std::unique_lock<std::mutex> lock(mu_);
+    return !cv_.wait_for(lock, ToChrono(wait), [this] { return abort_; });
   }
 
-  void Send(std::string_view body, int64_t samples, int64_t completed_max_ts) {
+  SendResult Send(std::string_view body, int64_t samples, int64_t completed_max_ts) {
     Metrics& m = shared_->metrics;
     absl::Duration backoff = absl::ZeroDuration();
     for (int attempt = 1;; ++attempt) {
@@ -378,8 +425,7 @@ class ShardSender {
       const PostResponse response = poster_->Post(PostRequest{index_, body, attempt - 1, &cancel_});
       const absl::Time end = absl::Now();
       if (response.status == 0 && cancel_.load(std::memory_order_relaxed)) {
-        DropForShutdown(samples);
-        return;
+        return SendResult::kStopped;
       }
       m.request_duration->Observe(absl::ToDoubleSeconds(end - start));
       RequestCounter(response.status).Increment();
@@ -399,7 +445,7 @@ class ShardSender {
           if (completed_max_ts != std::numeric_limits<int64_t>::min()) {
             shared_->UpdateHighestSent(completed_max_ts);
           }
-          return;
+          return SendResult::kDone;
         case RetryDecision::Action::kDrop:
           m.dropped_rejected->Increment(static_cast<double>(samples));
           if (uint64_t suppressed = 0; shared_->dropped_log.Allow(&suppressed)) {
@@ -410,7 +456,7 @@ class ShardSender {
                        {"response", response.body},
                        {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
           }
-          return;
+          return SendResult::kDone;
         case RetryDecision::Action::kRetry:
           break;
       }
@@ -426,18 +472,13 @@ class ShardSender {
                    {"delay", absl::FormatDuration(decision.delay)},
                    {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
       }
+      // Retries go on while draining; Abort (the end of the drain) leaves the batches in the
+      // queue, to be written to disk and sent after the restart.
       std::unique_lock<std::mutex> lock(mu_);
-      if (work_cv_.wait_for(lock, ToChrono(decision.delay), [this] { return abort_; })) {
-        lock.unlock();
-        DropForShutdown(samples);
-        return;
+      if (cv_.wait_for(lock, ToChrono(decision.delay), [this] { return abort_; })) {
+        return SendResult::kStopped;
       }
     }
-  }
-
-  void DropForShutdown(int64_t samples) {
-    shared_->metrics.dropped_shutdown->Increment(static_cast<double>(samples));
-    aborted_in_flight_ += samples;
   }
 
   prometheus::Counter& RequestCounter(int status) {
@@ -451,32 +492,28 @@ class ShardSender {
     return *it->second;
   }
 
+  // Enough batches per peek to fill a request of small scrapes without reading far ahead.
+  static constexpr size_t kMaxBatchesPerPeek = 256;
+
   const int index_;
   ExporterShared* const shared_;
+  const std::unique_ptr<queue::ShardQueue> queue_;
   prometheus::Gauge* const queue_gauge_;
   std::thread thread_;
   HttpPoster* poster_ = nullptr;
   std::atomic<bool> cancel_{false};  // Set by Abort; read by the poster during a request.
 
-  // mu_ covers the fields below it up to pending_. Lock order: mu_ is a leaf (nothing else is
-  // locked while holding it, except the metrics' own internal locks).
+  // mu_ covers the flags below. It is a leaf lock.
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // To the sender: new work, drain, abort.
-  std::condition_variable space_cv_;  // To producers and Shutdown: room freed, finished.
-  std::deque<Queued> queue_;          // Handed over, not yet seen by the thread.
-  int64_t queued_samples_ = 0;        // Accepted, not yet sent or dropped.
-  int64_t unsent_samples_ = 0;        // Accepted, not yet in a request.
-  bool started_ = false;
+  std::condition_variable cv_;  // Drain, abort, finished.
   bool draining_ = false;
   bool abort_ = false;
-  bool finished_ = false;  // No more sending; Enqueue drops.
+  bool finished_ = false;
 
-  // Sender thread only (OldestArrivalLocked reads pending_ from that thread too).
-  std::deque<Queued> pending_;
+  // Sender thread only.
   RequestBuilder builder_;
   absl::BitGen rng_;
   absl::flat_hash_map<int, prometheus::Counter*> request_counters_;
-  int64_t aborted_in_flight_ = 0;  // Samples of requests given up at the deadline.
 };
 
 }  // namespace internal
@@ -491,6 +528,7 @@ RemoteWriteExporter::RemoteWriteExporter(Settings settings) : poster_(std::move(
   std::string agent = settings.user_agent.empty() ? std::string("tender/" TENDER_VERSION)
                                                   : std::move(settings.user_agent);
   shared_ = std::make_unique<internal::ExporterShared>(settings.config, std::move(agent));
+  shared_->replay_bytes_per_second = settings.storage.replay_bytes_per_second;
   prometheus::Registry* registry = settings.registry;
   try {
     if (registry == nullptr) {
@@ -503,12 +541,54 @@ RemoteWriteExporter::RemoteWriteExporter(Settings settings) : poster_(std::move(
     log::Error(internal::kComponent, "cannot register self metrics; using a private registry",
                {{"remote_name", shared_->config.name}, {"error", e.what()}});
     shared_->own_registry = std::make_unique<prometheus::Registry>();
-    shared_->metrics = internal::RegisterMetrics(*shared_->own_registry, shared_->config.name);
+    registry = shared_->own_registry.get();
+    shared_->metrics = internal::RegisterMetrics(*registry, shared_->config.name);
+  }
+  absl::StatusOr<relabel::Relabeler> rules =
+      relabel::Relabeler::Compile(shared_->config.write_relabel_configs);
+  if (rules.ok()) {
+    write_relabel_ = std::move(*rules);
+  } else {
+    init_status_ = rules.status();
+  }
+  if (settings.queue_dir.empty()) {
+    init_status_ = absl::InvalidArgumentError("remote-write exporter: queue_dir is empty");
   }
   const int n = ShardCount(shared_->config.queue_config);
+  const int64_t memory = std::max<int64_t>(settings.storage.memory_bytes, 0) / n;
+  const int64_t disk = std::max<int64_t>(settings.max_disk_bytes, 0) / n;
   shards_.reserve(n);
   for (int i = 0; i < n; ++i) {
-    shards_.push_back(std::make_unique<internal::ShardSender>(i, shared_.get()));
+    queue::QueueOptions options;
+    options.dir =
+        settings.queue_dir.empty() ? std::string() : absl::StrCat(settings.queue_dir, "/", i);
+    options.memory_budget_bytes = memory;
+    options.max_disk_bytes = disk;
+    options.max_age = settings.storage.max_age;
+    // The bound drops whole segments, so a segment is a small part of it (1/16: at most about
+    // 6% of the bound goes at once).
+    options.segment_bytes =
+        disk > 0 ? std::clamp<int64_t>(disk / 16, 4 << 10, 64 << 20) : int64_t{64} << 20;
+    absl::StatusOr<std::unique_ptr<queue::ShardQueue>> q =
+        options.dir.empty() ? absl::InvalidArgumentError("no queue directory")
+                            : queue::ShardQueue::Open(options, registry,
+                                                      {{"remote_name", shared_->config.name},
+                                                       {"shard", internal::Itoa(i)}});
+    if (!q.ok()) {
+      if (init_status_.ok()) init_status_ = q.status();
+      // A memory-only queue under a path that is never created keeps Consume working.
+      options.dir = absl::StrCat("/nonexistent/tender-queue/", i);
+      options.max_disk_bytes = 0;
+      q = queue::ShardQueue::Open(options, nullptr, {});
+    }
+    shards_.push_back(std::make_unique<internal::ShardSender>(i, shared_.get(), std::move(*q)));
+  }
+  size_t backlog = 0;
+  for (auto& shard : shards_) backlog += shard->queue().samples();
+  if (backlog > 0) {
+    log::Info(internal::kComponent, "replaying queued samples before new ones",
+              {{"remote_name", shared_->config.name},
+               {"samples", internal::Itoa(static_cast<int64_t>(backlog))}});
   }
 }
 
@@ -519,6 +599,7 @@ absl::Status RemoteWriteExporter::Start() {
   if (state_ != State::kNew) {
     return absl::FailedPreconditionError("remote-write exporter already started or shut down");
   }
+  RETURN_IF_ERROR(init_status_);
   if (poster_ == nullptr) {
     ASSIGN_OR_RETURN(std::unique_ptr<CurlHttpPoster> curl,
                      CurlHttpPoster::Create(shared_->config, shared_->user_agent, shards()));
@@ -541,23 +622,32 @@ void RemoteWriteExporter::Shutdown(absl::Duration deadline) {
     return;
   }
   state_ = State::kStopped;
-  const internal::Clock::time_point until = internal::Clock::now() + internal::ToChrono(deadline);
+  // Half of the deadline for sending what is queued while the receiver takes it; the rest,
+  // and at least a second, for writing what is left in memory to disk.
+  const absl::Time start = absl::Now();
+  const internal::Clock::time_point until =
+      internal::Clock::now() + internal::ToChrono(deadline / 2);
+  stopped_.store(true);
+  for (auto& shard : shards_) shard->BeginDrain();
+  for (auto& shard : shards_) shard->WaitFinished(until);
+  for (auto& shard : shards_) shard->Abort();
+  for (auto& shard : shards_) shard->Join();
+  const absl::Duration flush = std::max(absl::Seconds(1), deadline - (absl::Now() - start));
+  int64_t lost = 0;
+  size_t queued = 0;
   for (auto& shard : shards_) {
-    shard->BeginDrain();
+    lost += shard->Flush(flush);
+    queued += shard->queue().samples();
   }
-  for (auto& shard : shards_) {
-    shard->WaitFinished(until);
+  if (lost > 0) {
+    shared_->metrics.dropped_shutdown->Increment(static_cast<double>(lost));
+    log::Error(internal::kComponent, "queued samples could not be written to disk at shutdown",
+               {{"remote_name", shared_->config.name}, {"samples", internal::Itoa(lost)}});
   }
-  for (auto& shard : shards_) {
-    shard->Abort();
-  }
-  int64_t dropped = 0;
-  for (auto& shard : shards_) {
-    dropped += shard->Join();
-  }
-  if (dropped > 0) {
-    log::Warn(internal::kComponent, "shutdown deadline passed; unsent samples dropped",
-              {{"remote_name", shared_->config.name}, {"samples", internal::Itoa(dropped)}});
+  if (queued > 0) {
+    log::Info(internal::kComponent, "unsent samples kept on disk for the next start",
+              {{"remote_name", shared_->config.name},
+               {"samples", internal::Itoa(static_cast<int64_t>(queued))}});
   }
 }
 
@@ -565,8 +655,25 @@ void RemoteWriteExporter::Consume(model::SeriesBatch&& batch) {
   if (batch.samples == 0) {
     return;
   }
+  if (stopped_.load(std::memory_order_relaxed)) {
+    shared_->metrics.dropped_shutdown->Increment(static_cast<double>(batch.samples));
+    return;
+  }
+  if (!write_relabel_.empty()) {
+    WriteRelabeler relabeler(&write_relabel_);
+    const WriteRelabeler::Result r = relabeler.Apply(&batch);
+    if (r.dropped > 0) shared_->metrics.dropped_relabel->Increment(r.dropped);
+    if (r.malformed > 0) shared_->metrics.dropped_malformed->Increment(r.malformed);
+    if (batch.samples == 0) return;
+  }
   const size_t shard = batch.shard_key % shards_.size();
   shards_[shard]->Enqueue(std::move(batch));
+}
+
+size_t RemoteWriteExporter::queued_samples() const {
+  size_t n = 0;
+  for (const auto& shard : shards_) n += shard->queue().samples();
+  return n;
 }
 
 }  // namespace tender::remote_write

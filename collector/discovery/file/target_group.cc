@@ -14,68 +14,13 @@
 #include "absl/strings/str_cat.h"
 #include "collector/config/config.h"
 #include "collector/model/absl_compat.h"
+#include "collector/model/utf8.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tender::discovery {
 namespace {
-
-bool IsValidLabelName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                    (i > 0 && c >= '0' && c <= '9');
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Well-formed UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int extra = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size()) {
-      return false;  // Truncated sequence.
-    }
-    for (int k = 1; k <= extra; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) {
-        return false;
-      }
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
 
 std::string Quote(std::string_view s) { return absl::StrCat("\"", ToAbsl(s), "\""); }
 
@@ -97,12 +42,12 @@ class GroupBuilder {
   }
 
   absl::Status AddLabel(std::string name, std::string value) {
-    if (!IsValidLabelName(name)) {
+    if (!model::IsValidLabelName(name)) {
       return absl::InvalidArgumentError(absl::StrCat(where_, ": ", Quote(name),
                                                      " is not a valid label name (must match "
                                                      "[a-zA-Z_][a-zA-Z0-9_]*)"));
     }
-    if (!IsValidUtf8(value)) {
+    if (!model::ValidUtf8(value)) {
       return absl::InvalidArgumentError(
           absl::StrCat(where_, ": the value of label ", name, " is not valid UTF-8"));
     }

@@ -400,8 +400,12 @@ scrape_configs:
       {"remote_write:\n  - url: http://a/w\n    queue_config:\n      min_backoff: 10s\n",
        "remote_write[0].queue_config.min_backoff", 4,
        "max_backoff (5s) must not be less than min_backoff (10s)"},
-      {"remote_write:\n  - url: http://a/w\n    queue_config:\n      sample_age_limit: 1h\n",
-       "remote_write[0].queue_config.sample_age_limit", 4, "does not support yet"},
+      {"remote_write:\n  - url: http://a/w\n    queue_config:\n      sample_age_limit: 1x\n",
+       "remote_write[0].queue_config.sample_age_limit", 4, "duration"},
+      {"storage:\n  max_bytes: 10 apples\n", "storage.max_bytes", 2, "size"},
+      {"storage:\n  max_age: soon\n", "storage.max_age", 2, "duration"},
+      {"storage:\n  memory_byte: 1MiB\n", "storage.memory_byte", 2, "did you mean"},
+      {"storage: [1]\n", "storage", 1, "expected a map"},
       {"remote_write:\n  - url: http://a/w\n    send_exemplars: true\n",
        "remote_write[0].send_exemplars", 3, "does not support yet"},
       {"remote_write:\n  -\n", "remote_write[0]", 2, "empty remote_write entry"},
@@ -504,11 +508,37 @@ storage:
   ASSERT_TRUE(r.errors.empty()) << ErrorsToString(r);
   EXPECT_TRUE(r.config.has_value());
   ASSERT_EQ(r.warnings.size(), 1u);
-  EXPECT_THAT(r.warnings[0], HasSubstr("rule_files, alerting, remote_read, storage"));
+  EXPECT_THAT(r.warnings[0], HasSubstr("storage.tsdb, rule_files, alerting, remote_read"));
 
   LoadResult clean = LoadConfigString("global: {evaluation_interval: 30s}\n");
   ASSERT_TRUE(clean.errors.empty()) << ErrorsToString(clean);
   EXPECT_TRUE(clean.warnings.empty());
+}
+
+TEST(LoadConfigTest, StorageSectionAndSampleAgeLimit) {
+  LoadResult r = LoadConfigString(R"(
+storage:
+  max_bytes: 2GiB
+  max_age: 2h
+  memory_bytes: 8MiB
+  replay_bytes_per_second: 10MB
+remote_write:
+  - url: http://a/w
+    queue_config: {sample_age_limit: 90m}
+)");
+  ASSERT_TRUE(r.errors.empty()) << ErrorsToString(r);
+  EXPECT_TRUE(r.warnings.empty());
+  EXPECT_EQ(r.config->storage.max_bytes, int64_t{2} << 30);
+  EXPECT_EQ(r.config->storage.max_age, absl::Hours(2));
+  EXPECT_EQ(r.config->storage.memory_bytes, int64_t{8} << 20);
+  EXPECT_EQ(r.config->storage.replay_bytes_per_second, int64_t{10} << 20);
+  EXPECT_EQ(r.config->remote_write[0].queue_config.sample_age_limit, absl::Minutes(90));
+
+  LoadResult defaults = LoadConfigString("remote_write: [{url: 'http://a/w'}]\n");
+  ASSERT_TRUE(defaults.errors.empty()) << ErrorsToString(defaults);
+  EXPECT_EQ(defaults.config->storage, StorageConfig{});
+  EXPECT_EQ(defaults.config->storage.memory_bytes, 32 << 20);
+  EXPECT_EQ(defaults.config->remote_write[0].queue_config.sample_age_limit, absl::ZeroDuration());
 }
 
 TEST(LoadConfigTest, DefaultRemoteWriteNameIsStableAndDistinct) {

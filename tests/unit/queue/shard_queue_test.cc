@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -156,6 +157,110 @@ TEST(ShardQueueTest, ReopenAfterPartialConsumptionOfASegment) {
   q->Push(MakeBatch(99, 10));
   ASSERT_EQ(SegmentFiles(dir.path()).size(), 1u);
   EXPECT_GT(SegmentFiles(dir.path())[0], dir.path() + "/00000000000000000001.seg");
+}
+
+TEST(ShardQueueTest, PeekManyFillsUpToMaxSamplesAcrossDiskAndMemory) {
+  TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  o.memory_budget_bytes = 3 * static_cast<int64_t>(RecordBytes(MakeBatch(0, 100)));
+  auto q = MustOpen(o);
+  // MakeBatch(id) has id % 1000 samples: ids 10..19 have 10..19 samples.
+  for (uint64_t i = 10; i < 20; ++i) q->Push(MakeBatch(i, 100));
+  ASSERT_GT(q->disk_bytes(), 0u);
+  EXPECT_EQ(q->samples(), 145u);
+  std::vector<model::SeriesBatch> got;
+  // 10 + 11 + 12 = 33 <= 40 < 33 + 13.
+  std::optional<uint64_t> last = q->PeekMany(40, 100, &got, absl::ZeroDuration());
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(Ids(got), Range(10, 13));
+  // Peeking again without popping returns the same batches.
+  EXPECT_EQ(q->PeekMany(40, 100, &got, absl::ZeroDuration()), last);
+  EXPECT_EQ(Ids(got), Range(10, 13));
+  q->PopThrough(*last);
+  EXPECT_EQ(q->samples(), 112u);
+  // A batch larger than max_samples still comes out (13 samples take 3 requests of 5; the
+  // next batch, 14, does not fit into the 2 left); max_batches bounds the count.
+  last = q->PeekMany(5, 100, &got, absl::ZeroDuration());
+  EXPECT_EQ(Ids(got), Range(13, 14));
+  last = q->PeekMany(1000, 4, &got, absl::ZeroDuration());
+  EXPECT_EQ(Ids(got), Range(13, 17));
+  q->PopThrough(*last);
+  // Everything left, across the disk/memory boundary, in order.
+  last = q->PeekMany(1000, 100, &got, absl::ZeroDuration());
+  EXPECT_EQ(Ids(got), Range(17, 20));
+  q->PopThrough(*last);
+  EXPECT_EQ(q->batches(), 0u);
+  EXPECT_EQ(q->samples(), 0u);
+  EXPECT_FALSE(q->PeekMany(1000, 100, &got, absl::ZeroDuration()).has_value());
+
+  // What fills the last request of a large first batch comes with it: 12 samples take 3
+  // requests of 5, and 3 more fit; 4 more would not.
+  q->Push(MakeBatch(1012, 100));
+  q->Push(MakeBatch(1003, 100));
+  q->Push(MakeBatch(1004, 100));
+  q->PeekMany(5, 100, &got, absl::ZeroDuration());
+  EXPECT_EQ(Ids(got), (std::vector<uint64_t>{1012, 1003}));
+}
+
+TEST(ShardQueueTest, PopThroughNeverRemovesABatchNewerThanThePeek) {
+  TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  o.memory_budget_bytes = 0;
+  const size_t rec = RecordBytes(MakeBatch(0, 300));
+  o.segment_bytes = static_cast<int64_t>(kSegmentHeaderBytes + 2 * rec);
+  o.max_disk_bytes = 2 * o.segment_bytes;
+  auto q = MustOpen(o);
+  for (uint64_t i = 1; i <= 4; ++i) q->Push(MakeBatch(i, 300));
+  std::vector<model::SeriesBatch> got;
+  const std::optional<uint64_t> last = q->PeekMany(1000, 2, &got, absl::ZeroDuration());
+  ASSERT_EQ(Ids(got), Range(1, 3));
+  // While 1 and 2 are being sent, the disk bound drops their segment, and newer batches come.
+  for (uint64_t i = 5; i <= 6; ++i) q->Push(MakeBatch(i, 300));
+  q->PopThrough(*last);
+  EXPECT_EQ(Ids(Drain(*q)), Range(3, 7));
+}
+
+// The cursor moves with every pop of a disk record, so a process killed without a shutdown
+// replays only what it had not yet removed.
+TEST(ShardQueueTest, CrashWithoutShutdownReplaysOnlyUnpoppedBatches) {
+  TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  o.memory_budget_bytes = 0;
+  {
+    auto q = MustOpen(o);
+    for (uint64_t i = 0; i < 10; ++i) q->Push(MakeBatch(i, 64));
+    std::vector<model::SeriesBatch> got;
+    const std::optional<uint64_t> last = q->PeekMany(1000, 6, &got, absl::ZeroDuration());
+    ASSERT_EQ(Ids(got), Range(0, 6));
+    q->PopThrough(*last);
+    // Simulated kill -9: the destructor (which also persists the cursor) never runs.
+    [[maybe_unused]] ShardQueue* leaked = q.release();
+  }
+  auto q = MustOpen(o);
+  EXPECT_EQ(Ids(Drain(*q)), Range(6, 10));
+}
+
+TEST(ShardQueueWaitTest, WaitForSamplesAndWake) {
+  TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  auto q = ShardQueue::Open(o, nullptr, {});
+  ASSERT_TRUE(q.ok());
+  ShardQueue& queue = **q;
+  EXPECT_FALSE(queue.WaitForSamples(20, absl::Milliseconds(20)));
+  std::thread producer([&] {
+    queue.Push(MakeBatch(12, 10));
+    queue.Push(MakeBatch(13, 10));
+  });
+  EXPECT_TRUE(queue.WaitForSamples(25, absl::Seconds(20)));
+  producer.join();
+  // Wake ends a wait that could otherwise last for minutes.
+  std::thread waker([&] { queue.Wake(); });
+  EXPECT_FALSE(queue.WaitForSamples(1000, absl::Minutes(10)));
+  waker.join();
 }
 
 // kill -9 while appending: the last record is cut at every byte offset. Everything before it

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -101,7 +102,23 @@ model::SeriesBatch Scrape(int target, int series, int64_t timestamp_ms,
 
 class ExporterTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(receiver_.Start().ok()); }
+  void SetUp() override {
+    ASSERT_TRUE(receiver_.Start().ok());
+    char tmpl[] = "/tmp/tender-exporter-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Bytes in the queue files of every shard.
+  double DiskBytes() {
+    double total = 0;
+    for (int shard = 0; shard < 8; ++shard) {
+      total += Metric(registry_, "tender_queue_bytes",
+                      {{"shard", absl::StrCat(shard)}, {"where", "disk"}});
+    }
+    return total;
+  }
 
   config::RemoteWriteConfig Config(int shards = 1) {
     config::RemoteWriteConfig c;
@@ -118,11 +135,15 @@ class ExporterTest : public ::testing::Test {
     return c;
   }
 
-  std::unique_ptr<RemoteWriteExporter> Make(const config::RemoteWriteConfig& c) {
+  std::unique_ptr<RemoteWriteExporter> Make(const config::RemoteWriteConfig& c,
+                                            prometheus::Registry* registry = nullptr,
+                                            config::StorageConfig storage = {}) {
     RemoteWriteExporter::Settings settings;
     settings.config = c;
-    settings.registry = &registry_;
+    settings.registry = registry != nullptr ? registry : &registry_;
     settings.user_agent = "tender/test";
+    settings.queue_dir = dir_ + "/queue";
+    settings.storage = storage;
     return std::make_unique<RemoteWriteExporter>(std::move(settings));
   }
 
@@ -135,6 +156,7 @@ class ExporterTest : public ::testing::Test {
 
   prometheus::Registry registry_;
   FakeRemoteWriteReceiver receiver_;
+  std::string dir_;
 };
 
 TEST_F(ExporterTest, ShardCountIsEightClampedToConfig) {
@@ -293,6 +315,7 @@ TEST_F(ExporterTest, Http429IsRetriedOnlyWhenEnabled) {
     RemoteWriteExporter::Settings settings;
     settings.config = c;
     settings.registry = &registry;
+    settings.queue_dir = absl::StrCat(dir_, "/queue-429-", retry_429);
     RemoteWriteExporter exporter(std::move(settings));
     ASSERT_TRUE(exporter.Start().ok());
     exporter.Consume(Scrape(0, 10, 1000));
@@ -405,34 +428,66 @@ TEST_F(ExporterTest, ShutdownDrainsWithoutWaitingForFullRequests) {
   ExpectNoViolations();
 }
 
-TEST_F(ExporterTest, ShutdownDeadlineCountsWhatCouldNotBeSent) {
-  receiver_.SetResponder([](const ReceivedRequest&) { return ReceiverResponse{503}; });
-  auto exporter = Make(Config(2));
-  ASSERT_TRUE(exporter->Start().ok());
-  exporter->Consume(Scrape(0, 10, 1000));
-  exporter->Consume(Scrape(1, 10, 1000));
-  ASSERT_TRUE(receiver_.WaitForRequests(2, kWait));
-  const absl::Time start = absl::Now();
-  exporter->Shutdown(absl::Milliseconds(50));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  exporter->Consume(Scrape(2, 10, 1000));  // After shutdown: counted, not queued.
-  exporter->Shutdown(absl::Seconds(1));    // Second call: no-op.
-  EXPECT_EQ(
-      Metric(registry_, "tender_remote_write_samples_dropped_total", {{"reason", "shutdown"}}), 30);
-  EXPECT_EQ(Metric(registry_, "tender_remote_write_samples_sent_total"), 0);
+TEST_F(ExporterTest, ShutdownKeepsWhatTheReceiverRefusedForTheNextStart) {
+  std::atomic<bool> down{true};
+  receiver_.SetResponder([&](const ReceivedRequest&) {
+    return down.load() ? ReceiverResponse{503} : ReceiverResponse{};
+  });
+  {
+    auto exporter = Make(Config(2));
+    ASSERT_TRUE(exporter->Start().ok());
+    exporter->Consume(Scrape(0, 10, 1000));
+    exporter->Consume(Scrape(1, 10, 1000));
+    exporter->Consume(Scrape(0, 10, 2000));
+    ASSERT_TRUE(receiver_.WaitForRequests(2, kWait));
+    const absl::Time start = absl::Now();
+    exporter->Shutdown(absl::Milliseconds(50));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+    exporter->Consume(Scrape(2, 10, 1000));  // After shutdown: counted, not queued.
+    exporter->Shutdown(absl::Seconds(1));    // Second call: no-op.
+    EXPECT_EQ(
+        Metric(registry_, "tender_remote_write_samples_dropped_total", {{"reason", "shutdown"}}),
+        10);
+    EXPECT_EQ(Metric(registry_, "tender_remote_write_samples_sent_total"), 0);
+    EXPECT_EQ(exporter->queued_samples(), 30u);
+    EXPECT_GT(DiskBytes(), 0);
+    EXPECT_FALSE(exporter->Start().ok());
+  }
   EXPECT_EQ(receiver_.accepted_samples(), 0u);
-  EXPECT_FALSE(exporter->Start().ok());
+
+  // The next start sends the queued samples, oldest first, exactly once.
+  down = false;
+  prometheus::Registry second;
+  auto exporter = Make(Config(2), &second);
+  EXPECT_EQ(exporter->queued_samples(), 30u);
+  ASSERT_TRUE(exporter->Start().ok());
+  exporter->Consume(Scrape(0, 10, 3000));
+  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(40, kWait));
+  exporter->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(receiver_.accepted_samples(), 40u);
+  EXPECT_EQ(receiver_.series().at(Key("m", 0, 3)).size(), 3u);
+  EXPECT_EQ(exporter->queued_samples(), 0u);
+  ExpectNoViolations();
 }
 
 TEST_F(ExporterTest, ShutdownBeforeStartIsSafe) {
-  auto exporter = Make(Config(2));
-  exporter->Consume(Scrape(0, 3, 1000));
-  exporter->Shutdown(absl::Seconds(1));
-  exporter->Shutdown(absl::Seconds(1));
-  EXPECT_EQ(
-      Metric(registry_, "tender_remote_write_samples_dropped_total", {{"reason", "shutdown"}}), 3);
-  EXPECT_FALSE(exporter->Start().ok());
-  EXPECT_EQ(receiver_.request_count(), 0u);
+  {
+    auto exporter = Make(Config(2));
+    exporter->Consume(Scrape(0, 3, 1000));
+    exporter->Shutdown(absl::Seconds(1));
+    exporter->Shutdown(absl::Seconds(1));
+    EXPECT_EQ(
+        Metric(registry_, "tender_remote_write_samples_dropped_total", {{"reason", "shutdown"}}),
+        0);
+    EXPECT_FALSE(exporter->Start().ok());
+    EXPECT_EQ(receiver_.request_count(), 0u);
+  }
+  prometheus::Registry second;
+  auto exporter = Make(Config(2), &second);
+  ASSERT_TRUE(exporter->Start().ok());
+  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(3, kWait));
+  exporter->Shutdown(absl::Seconds(5));
+  ExpectNoViolations();
 }
 
 TEST_F(ExporterTest, StartTwiceFails) {
@@ -448,7 +503,7 @@ TEST_F(ExporterTest, BadUrlFailsStart) {
   EXPECT_FALSE(exporter->Start().ok());
 }
 
-TEST_F(ExporterTest, ConsumeBlocksWhileShardIsOverCapacity) {
+TEST_F(ExporterTest, ConsumeNeverWaitsForTheReceiverAndSpillsToDisk) {
   Event first_request_arrived;
   Event release;
   std::atomic<int> seen{0};
@@ -460,27 +515,102 @@ TEST_F(ExporterTest, ConsumeBlocksWhileShardIsOverCapacity) {
     return ReceiverResponse{};
   });
   auto c = Config(1);
-  c.queue_config.capacity = 10;
   c.queue_config.max_samples_per_send = 10;
+  config::StorageConfig storage;
+  storage.memory_bytes = 4096;  // A few batches; the rest goes to disk.
+  auto exporter = Make(c, nullptr, storage);
+  ASSERT_TRUE(exporter->Start().ok());
+  exporter->Consume(Scrape(0, 10, 1000));  // Its request hangs.
+  ASSERT_TRUE(first_request_arrived.WaitFor(kWait));
+  // The producer is never held up by the hanging receiver.
+  for (int i = 2; i <= 100; ++i) exporter->Consume(Scrape(0, 10, 1000 * i));
+  EXPECT_EQ(exporter->queued_samples(), 1000u);
+  EXPECT_GT(DiskBytes(), 0);
+  EXPECT_EQ(Metric(registry_, "tender_remote_write_queue_samples", {{"shard", "0"}}), 1000);
+  release.Notify();
+  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(1000, kWait));
+  exporter->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(receiver_.series().at(Key("m", 0, 9)).size(), 100u);
+  EXPECT_EQ(exporter->queued_samples(), 0u);
+  EXPECT_EQ(DiskBytes(), 0);
+  ExpectNoViolations();
+}
+
+TEST_F(ExporterTest, WriteRelabelConfigsApplyPerDestination) {
+  auto c = Config(1);
+  relabel::RuleConfig drop;
+  drop.source_labels = {"i"};
+  drop.regex = "[0-4]";
+  drop.action = relabel::Action::kDrop;
+  relabel::RuleConfig add;
+  add.target_label = "dest";
+  add.replacement = "a";
+  c.write_relabel_configs = {drop, add};
   auto exporter = Make(c);
   ASSERT_TRUE(exporter->Start().ok());
-  exporter->Consume(Scrape(0, 10, 1000));  // Fills the shard; its request hangs.
-  ASSERT_TRUE(first_request_arrived.WaitFor(kWait));
-
-  Event consumed;
-  std::thread producer([&] {
-    exporter->Consume(Scrape(0, 10, 2000));
-    consumed.Notify();
-  });
-  // Negative check: the producer must still be blocked after a generous grace period.
-  EXPECT_FALSE(consumed.WaitFor(absl::Milliseconds(100)));
-  EXPECT_EQ(Metric(registry_, "tender_remote_write_queue_samples", {{"shard", "0"}}), 10);
-  release.Notify();
-  EXPECT_TRUE(consumed.WaitFor(kWait));
-  producer.join();
-  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(20, kWait));
+  exporter->Consume(Scrape(0, 10, 1000));
+  exporter->Consume(Scrape(0, 10, 2000));
+  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(10, kWait));
   exporter->Shutdown(absl::Seconds(5));
+  const auto series = receiver_.series();
+  ASSERT_EQ(series.size(), 5u);
+  for (int i = 5; i < 10; ++i) {
+    const std::string key =
+        absl::StrCat("{__name__=\"m\", dest=\"a\", i=\"", i, "\", target=\"t0\"}");
+    ASSERT_TRUE(series.count(key)) << key;
+    EXPECT_EQ(series.at(key).size(), 2u);
+  }
+  EXPECT_EQ(Metric(registry_, "tender_remote_write_samples_dropped_total", {{"reason", "relabel"}}),
+            10);
   ExpectNoViolations();
+}
+
+TEST_F(ExporterTest, SampleAgeLimitDropsWhatTheReceiverWouldReject) {
+  auto c = Config(1);
+  c.queue_config.sample_age_limit = absl::Minutes(10);
+  auto exporter = Make(c);
+  ASSERT_TRUE(exporter->Start().ok());
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  exporter->Consume(Scrape(0, 5, now - 3600 * 1000));
+  exporter->Consume(Scrape(0, 5, now));
+  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(5, kWait));
+  exporter->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(receiver_.accepted_samples(), 5u);
+  EXPECT_EQ(Metric(registry_, "tender_remote_write_samples_dropped_total", {{"reason", "too_old"}}),
+            5);
+  ExpectNoViolations();
+}
+
+TEST_F(ExporterTest, ReplayRateCapPacesTheBacklog) {
+  auto c = Config(2);
+  config::StorageConfig storage;
+  storage.memory_bytes = 0;  // Every batch waits on disk: all of it is backlog.
+  storage.replay_bytes_per_second = 4 << 10;
+  auto exporter = Make(c, nullptr, storage);
+  for (int i = 0; i < 40; ++i) exporter->Consume(Scrape(i % 4, 50, 1000 * (i + 1)));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(exporter->Start().ok());
+  ASSERT_TRUE(receiver_.WaitForAcceptedSamples(2000, kWait));
+  const absl::Duration took = absl::Now() - start;
+  exporter->Shutdown(absl::Seconds(5));
+  const double bytes = Metric(registry_, "tender_remote_write_bytes_sent_total");
+  EXPECT_EQ(Metric(registry_, "tender_remote_write_replayed_bytes_total"), bytes);
+  // The bucket starts with one second of allowance; the rest cannot go faster than the cap
+  // (the last request is reserved before it is sent).
+  const double floor_seconds = (bytes - 2 * (4 << 10)) / (4 << 10);
+  ASSERT_GT(floor_seconds, 0.5) << "not enough bytes to see the cap: " << bytes;
+  EXPECT_GE(absl::ToDoubleSeconds(took), floor_seconds);
+  ExpectNoViolations();
+}
+
+TEST_F(ExporterTest, BadWriteRelabelConfigFailsStart) {
+  auto c = Config(1);
+  relabel::RuleConfig bad;
+  bad.source_labels = {"i"};
+  bad.regex = "(";
+  c.write_relabel_configs = {bad};
+  auto exporter = Make(c);
+  EXPECT_FALSE(exporter->Start().ok());
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include <random>
 #include <string>
 
-#include "collector/textparse/utf8.h"
+#include "collector/model/utf8.h"
 #include "gtest/gtest.h"
 
 namespace tender::textparse {
@@ -154,12 +154,12 @@ TEST(Utf8Test, Validation) {
   };
   auto check = [](const Case& c) {
     SCOPED_TRACE(c.text);
-    EXPECT_EQ(ValidUtf8(c.text), c.valid);
+    EXPECT_EQ(model::ValidUtf8(c.text), c.valid);
   };
   for (const Case& c : cases) {
     check(c);
   }
-  EXPECT_EQ(CountCodePoints("a\xc3\xbc\xe6\x97\xa5\xf0\x9f\x98\x80"), 4u);
+  EXPECT_EQ(model::CountCodePoints("a\xc3\xbc\xe6\x97\xa5\xf0\x9f\x98\x80"), 4u);
 }
 
 }  // namespace

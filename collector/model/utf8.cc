@@ -1,9 +1,9 @@
-#include "collector/textparse/utf8.h"
+#include "collector/model/utf8.h"
 
 #include <cstdint>
 #include <cstring>
 
-namespace tender::textparse {
+namespace tender::model {
 
 bool ValidUtf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -72,4 +72,4 @@ size_t CountCodePoints(std::string_view s) {
   return n;
 }
 
-}  // namespace tender::textparse
+}  // namespace tender::model
