@@ -1,24 +1,35 @@
-// Runs service discovery for the running config (file_sd_configs per job; static_configs need
-// none) and turns static and discovered groups into targets for the scrape manager, rebuilding
-// them whenever a discoverer reports a change or the config changes.
+// Runs service discovery for the running config (file_sd_configs and kubernetes_sd_configs per
+// job; static_configs need none) and turns static and discovered groups into targets for the
+// scrape manager, rebuilding them whenever a discoverer reports a change or the config changes.
+// Exports tender_sd_discovered_targets{job} (targets found by service discovery, before
+// relabeling).
 // Thread-safe: ApplyConfig from the main or an admin thread, change reports from discoverer
 // threads.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "collector/config/config.h"
 #include "collector/discovery/file/file_discoverer.h"
+#include "collector/discovery/kubernetes/kubernetes_discoverer.h"
 #include "collector/discovery/static/static_targets.h"
 #include "collector/scrape/scrape_manager.h"
+
+namespace prometheus {
+class Gauge;
+template <typename T>
+class Family;
+}  // namespace prometheus
 
 namespace tender::app {
 
 class DiscoveryManager {
  public:
-  // `manager` and `registry` outlive this object.
+  // `manager` and `registry` outlive this object; `registry` may be null.
   DiscoveryManager(scrape::ScrapeManager* manager, prometheus::Registry* registry);
   ~DiscoveryManager();
 
@@ -36,13 +47,18 @@ class DiscoveryManager {
 
   scrape::ScrapeManager* const manager_;
   prometheus::Registry* const registry_;
+  prometheus::Family<prometheus::Gauge>* discovered_ = nullptr;  // Null without a registry.
+  // Discoverers report from their own threads with none of their locks held.
   mutable std::mutex mu_;  // Guards everything below. Never held while stopping a discoverer.
   config::Config config_;
-  discovery::DiscoveredGroups groups_;
+  // The latest groups of each discoverer, per job (discoverer index within the job).
+  std::map<std::string, std::map<int, std::vector<discovery::TargetGroup>>> groups_;
+  std::map<std::string, prometheus::Gauge*> discovered_gauges_;  // By job.
   std::vector<scrape::DroppedTarget> dropped_;
   size_t active_ = 0;
   uint64_t generation_ = 0;  // Reports from discoverers of an older config are ignored.
   std::vector<std::unique_ptr<discovery::FileDiscoverer>> discoverers_;
+  std::vector<std::unique_ptr<discovery::KubernetesDiscoverer>> kubernetes_discoverers_;
 };
 
 }  // namespace tender::app

@@ -73,6 +73,39 @@ struct FileSdConfig {
   friend bool operator==(const FileSdConfig&, const FileSdConfig&) = default;
 };
 
+// One `selectors` entry of a kubernetes_sd_config: label and field selectors passed to the
+// API server for the objects of `role`.
+struct KubernetesSelector {
+  std::string role;   // node, pod, service, endpoints, endpointslice or ingress.
+  std::string label;  // labelSelector, e.g. "app=web,tier!=cache"; "" = none.
+  std::string field;  // fieldSelector, e.g. "spec.nodeName=n1"; "" = none.
+
+  friend bool operator==(const KubernetesSelector&, const KubernetesSelector&) = default;
+};
+
+// `kubernetes_sd_configs` entry (Prometheus kubernetes_sd_config). The API server is
+// `api_server` with the HTTP client keys, or the context of `kubeconfig_file`, or (neither
+// given) the in-cluster service account. Validated as Prometheus validates it.
+struct KubernetesSdConfig {
+  std::string role;             // node, pod, service, endpoints, endpointslice or ingress.
+  std::string api_server;       // Absolute http(s) URL, or "".
+  std::string kubeconfig_file;  // Resolved against the config file's directory, or "".
+  HttpClientConfig http;        // Only with api_server.
+  std::string proxy_url;
+  bool follow_redirects = true;
+  bool enable_http2 = true;
+  // namespaces: {own_namespace, names}. Neither set: all namespaces.
+  bool own_namespace = false;
+  std::vector<std::string> namespaces;
+  std::vector<KubernetesSelector> selectors;
+  // attach_metadata: node labels on pod/endpoints/endpointslice targets; namespace labels on
+  // every namespaced role.
+  bool attach_node_metadata = false;
+  bool attach_namespace_metadata = false;
+
+  friend bool operator==(const KubernetesSdConfig&, const KubernetesSdConfig&) = default;
+};
+
 struct ScrapeConfig {
   std::string job_name;
   absl::Duration scrape_interval;  // Defaults to global.scrape_interval.
@@ -88,6 +121,7 @@ struct ScrapeConfig {
   HttpClientConfig http;
   std::vector<StaticConfig> static_configs;
   std::vector<FileSdConfig> file_sd_configs;
+  std::vector<KubernetesSdConfig> kubernetes_sd_configs;
   // Target relabeling (before the scrape) and metric relabeling (after parsing), validated
   // as Prometheus's relabel.Config.Validate does; regexes compile under RE2.
   std::vector<relabel::RuleConfig> relabel_configs;
@@ -267,5 +301,17 @@ std::string FormatByteSize(int64_t bytes);
 // or "[ipv6]" / "[ipv6]:port", port 1-65535, no scheme, path or whitespace. OK or
 // InvalidArgument with a message saying what is wrong.
 absl::Status ValidateTargetAddress(std::string_view address);
+
+// Checks a Kubernetes label selector as the API server parses it (apimachinery labels.Parse):
+// comma-separated requirements `key`, `!key`, `key=v`, `key==v`, `key!=v`, `key in (a,b)`,
+// `key notin (a,b)`, `key>N`, `key<N`; keys are qualified names ([prefix/]name), values at
+// most 63 characters of [A-Za-z0-9._-] starting and ending alphanumeric. "" is valid.
+// InvalidArgument naming the problem.
+absl::Status ValidateLabelSelector(std::string_view selector);
+
+// Checks a Kubernetes field selector (apimachinery fields.ParseSelector): comma-separated
+// `field=value`, `field==value` or `field!=value`; `\`, `\,` and `\=` escape in values.
+// "" is valid. InvalidArgument naming the problem.
+absl::Status ValidateFieldSelector(std::string_view selector);
 
 }  // namespace tender::config

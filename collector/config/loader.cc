@@ -260,6 +260,8 @@ class Loader {
                          std::vector<ScrapeConfig>* out);
   void LoadScrapeConfigs(const Field& field, std::vector<ScrapeConfig>* out);
   void LoadFileSdConfigs(const Field& field, std::vector<FileSdConfig>* out);
+  void LoadKubernetesSdConfigs(const Field& field, std::vector<KubernetesSdConfig>* out);
+  void LoadKubernetesSdConfig(const Field& item, KubernetesSdConfig* sd);
   // A limit: an integer >= 0.
   void ReadLimit(const Field* field, int64_t* out);
   // `*job_name_at` gets the path and line of job_name when it is present.
@@ -610,6 +612,9 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
   if (const Field* f = r.Take("file_sd_configs")) {
     LoadFileSdConfigs(*f, &sc->file_sd_configs);
   }
+  if (const Field* f = r.Take("kubernetes_sd_configs")) {
+    LoadKubernetesSdConfigs(*f, &sc->kubernetes_sd_configs);
+  }
   if (const Field* f = r.Take("relabel_configs")) {
     internal::ReadRelabelRules(*f, "empty or null target relabeling rule in scrape config", diag_,
                                &sc->relabel_configs);
@@ -646,6 +651,7 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
                    "target_limit",
                    "static_configs",
                    "file_sd_configs",
+                   "kubernetes_sd_configs",
                    "relabel_configs",
                    "metric_relabel_configs"},
                   kHttpKeys),
@@ -654,7 +660,7 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
                    "scrape_native_histograms", "native_histogram_bucket_limit",
                    "native_histogram_min_bucket_factor", "convert_classic_histograms_to_nhcb",
                    "scrape_failure_log_file", "metric_name_validation_scheme",
-                   "metric_name_escaping_scheme", "kubernetes_sd_configs"},
+                   "metric_name_escaping_scheme"},
                   kHttpNotSupported));
 }
 
@@ -724,6 +730,223 @@ void Loader::LoadFileSdConfigs(const Field& field, std::vector<FileSdConfig>* ou
     r.Finish({"files", "refresh_interval"}, {});
     out->push_back(std::move(sd));
   }
+}
+
+// Prometheus's kubernetes Role values, in its error-message order.
+constexpr std::string_view kKubernetesRoles[] = {"pod",           "service", "endpoints",
+                                                 "endpointslice", "node",    "ingress"};
+
+bool IsKubernetesRole(std::string_view role) {
+  return std::find(std::begin(kKubernetesRoles), std::end(kKubernetesRoles), role) !=
+         std::end(kKubernetesRoles);
+}
+
+// The selector roles each role accepts (Prometheus's allowedSelectors).
+std::vector<std::string> AllowedSelectorRoles(const std::string& role) {
+  if (role == "endpoints") {
+    return {"pod", "service", "endpoints"};
+  }
+  if (role == "endpointslice") {
+    return {"pod", "service", "endpointslice"};
+  }
+  return {role};
+}
+
+void Loader::LoadKubernetesSdConfigs(const Field& field, std::vector<KubernetesSdConfig>* out) {
+  if (field.IsNull()) {
+    return;
+  }
+  if (!field.value.IsSequence()) {
+    diag_->Error(field.line, field.path,
+                 absl::StrCat("expected a list of kubernetes_sd_configs entries, got ",
+                              internal::DescribeType(field.value)));
+    return;
+  }
+  for (const Field& item : internal::SequenceItems(field, *diag_)) {
+    if (item.IsNull()) {
+      diag_->Error(item.line, item.path, "empty kubernetes_sd_configs entry");
+      continue;
+    }
+    KubernetesSdConfig sd;
+    LoadKubernetesSdConfig(item, &sd);
+    out->push_back(std::move(sd));
+  }
+}
+
+void Loader::LoadKubernetesSdConfig(const Field& item, KubernetesSdConfig* sd) {
+  MapReader r(item, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const size_t errors_before = diag_->error_count();
+  const Field* role = r.Take("role");
+  if (role != nullptr && internal::ReadString(*role, diag_, &sd->role) && !sd->role.empty() &&
+      !IsKubernetesRole(sd->role)) {
+    diag_->Error(role->line, role->path,
+                 absl::StrCat("unknown Kubernetes SD role ", Quote(sd->role)));
+    sd->role.clear();
+  } else if (sd->role.empty() && diag_->error_count() == errors_before) {
+    diag_->Error(role != nullptr ? role->line : r.line(),
+                 role != nullptr ? role->path : internal::ChildPath(r.path(), "role"),
+                 "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)");
+  }
+  const Field* api_server = r.Take("api_server");
+  if (api_server != nullptr && internal::ReadString(*api_server, diag_, &sd->api_server) &&
+      !sd->api_server.empty()) {
+    if (absl::Status s = ValidateHttpUrl(sd->api_server); !s.ok()) {
+      diag_->Error(api_server->line, api_server->path, std::string(s.message()));
+    }
+    while (sd->api_server.size() > 1 && sd->api_server.back() == '/') {
+      sd->api_server.pop_back();
+    }
+  }
+  const Field* kubeconfig = r.Take("kubeconfig_file");
+  if (kubeconfig != nullptr && internal::ReadString(*kubeconfig, diag_, &sd->kubeconfig_file) &&
+      !sd->kubeconfig_file.empty()) {
+    sd->kubeconfig_file = JoinDir(base_dir_, sd->kubeconfig_file);
+  }
+  const Field* proxy = r.Take("proxy_url");
+  if (proxy != nullptr && internal::ReadString(*proxy, diag_, &sd->proxy_url) &&
+      !sd->proxy_url.empty()) {
+    if (absl::Status s = ValidateHttpUrl(sd->proxy_url); !s.ok()) {
+      diag_->Error(proxy->line, proxy->path, std::string(s.message()));
+    }
+  }
+  const Field* follow = r.Take("follow_redirects");
+  if (follow != nullptr) {
+    internal::ReadBool(*follow, diag_, &sd->follow_redirects);
+  }
+  const Field* http2 = r.Take("enable_http2");
+  if (http2 != nullptr) {
+    internal::ReadBool(*http2, diag_, &sd->enable_http2);
+  }
+  const size_t http_errors_before = diag_->error_count();
+  LoadHttpClient(r, &sd->http);
+  const bool http_ok = diag_->error_count() == http_errors_before;
+
+  const Field* namespaces = r.Take("namespaces");
+  int own_namespace_line = 0;
+  std::string own_namespace_path;
+  if (namespaces != nullptr && !namespaces->IsNull()) {
+    MapReader n(*namespaces, diag_);
+    if (n.ok()) {
+      if (const Field* own = n.Take("own_namespace")) {
+        internal::ReadBool(*own, diag_, &sd->own_namespace);
+        own_namespace_line = own->line;
+        own_namespace_path = own->path;
+      }
+      if (const Field* names = n.Take("names")) {
+        internal::ReadStringList(*names, diag_, &sd->namespaces);
+      }
+      n.Finish({"own_namespace", "names"}, {});
+    }
+  }
+  if (const Field* attach = r.Take("attach_metadata"); attach != nullptr && !attach->IsNull()) {
+    MapReader a(*attach, diag_);
+    if (a.ok()) {
+      if (const Field* f = a.Take("node")) {
+        internal::ReadBool(*f, diag_, &sd->attach_node_metadata);
+      }
+      if (const Field* f = a.Take("namespace")) {
+        internal::ReadBool(*f, diag_, &sd->attach_namespace_metadata);
+      }
+      a.Finish({"node", "namespace"}, {});
+    }
+  }
+
+  // Cross-field rules, in Prometheus's order; like Prometheus, only the first one is reported.
+  const bool custom_http = sd->http != HttpClientConfig{} || !sd->proxy_url.empty() ||
+                           !sd->follow_redirects || !sd->enable_http2;
+  if (http_ok) {
+    if (!sd->api_server.empty() && !sd->kubeconfig_file.empty()) {
+      diag_->Error(kubeconfig->line, kubeconfig->path,
+                   "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
+    } else if (!sd->kubeconfig_file.empty() && custom_http) {
+      diag_->Error(kubeconfig->line, kubeconfig->path,
+                   "cannot use a custom HTTP client configuration together with "
+                   "'kubeconfig_file'");
+    } else if (sd->api_server.empty() && custom_http) {
+      diag_->Error(r.line(), r.path(),
+                   "to use custom HTTP client configuration please provide the 'api_server' "
+                   "URL explicitly");
+    } else if (!sd->api_server.empty() && sd->own_namespace) {
+      diag_->Error(own_namespace_line, own_namespace_path,
+                   "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
+    } else if (!sd->kubeconfig_file.empty() && sd->own_namespace) {
+      diag_->Error(own_namespace_line, own_namespace_path,
+                   "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously");
+    }
+  }
+
+  if (const Field* selectors = r.Take("selectors"); selectors != nullptr && !selectors->IsNull()) {
+    if (!selectors->value.IsSequence()) {
+      diag_->Error(selectors->line, selectors->path,
+                   absl::StrCat("expected a list of {role, label, field} selectors, got ",
+                                internal::DescribeType(selectors->value)));
+    } else {
+      std::vector<std::string> seen;
+      for (const Field& s : internal::SequenceItems(*selectors, *diag_)) {
+        MapReader m(s, diag_);
+        if (!m.ok()) {
+          continue;
+        }
+        KubernetesSelector sel;
+        const Field* sel_role = m.Take("role");
+        const Field* label = m.Take("label");
+        const Field* field = m.Take("field");
+        bool ok = true;
+        if (sel_role != nullptr) {
+          ok = internal::ReadString(*sel_role, diag_, &sel.role) && ok;
+        }
+        if (label != nullptr) {
+          ok = internal::ReadString(*label, diag_, &sel.label) && ok;
+        }
+        if (field != nullptr) {
+          ok = internal::ReadString(*field, diag_, &sel.field) && ok;
+        }
+        m.Finish({"role", "label", "field"}, {});
+        const int role_line = sel_role != nullptr ? sel_role->line : m.line();
+        const std::string role_path =
+            sel_role != nullptr ? sel_role->path : internal::ChildPath(m.path(), "role");
+        if (!ok) {
+          continue;
+        }
+        if (!sel.role.empty() && !IsKubernetesRole(sel.role)) {
+          diag_->Error(role_line, role_path,
+                       absl::StrCat("unknown Kubernetes SD role ", Quote(sel.role)));
+          continue;
+        }
+        if (std::find(seen.begin(), seen.end(), sel.role) != seen.end()) {
+          diag_->Error(role_line, role_path, absl::StrCat("duplicated selector role: ", sel.role));
+          continue;
+        }
+        seen.push_back(sel.role);
+        if (!sd->role.empty()) {
+          const std::vector<std::string> allowed = AllowedSelectorRoles(sd->role);
+          if (std::find(allowed.begin(), allowed.end(), sel.role) == allowed.end()) {
+            diag_->Error(role_line, role_path,
+                         absl::StrCat(sd->role, " role supports only ",
+                                      absl::StrJoin(allowed, ", "), " selectors"));
+            continue;
+          }
+        }
+        if (absl::Status st = ValidateFieldSelector(sel.field); !st.ok()) {
+          diag_->Error(field->line, field->path, std::string(st.message()));
+          continue;
+        }
+        if (absl::Status st = ValidateLabelSelector(sel.label); !st.ok()) {
+          diag_->Error(label->line, label->path, std::string(st.message()));
+          continue;
+        }
+        sd->selectors.push_back(std::move(sel));
+      }
+    }
+  }
+  r.Finish(
+      Concat({"role", "api_server", "kubeconfig_file", "namespaces", "selectors", "attach_metadata",
+              "proxy_url", "follow_redirects", "enable_http2"},
+             kHttpKeys),
+      {"oauth2", "no_proxy", "proxy_from_environment", "proxy_connect_header", "http_headers"});
 }
 
 void Loader::LoadParams(const Field& field, std::map<std::string, std::vector<std::string>>* out) {

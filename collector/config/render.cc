@@ -225,6 +225,52 @@ void Scrape(YAML::Emitter& out, const ScrapeConfig& sc) {
     }
     out << YAML::EndSeq;
   }
+  if (!sc.kubernetes_sd_configs.empty()) {
+    Key(out, "kubernetes_sd_configs");
+    out << YAML::Value << YAML::BeginSeq;
+    for (const KubernetesSdConfig& sd : sc.kubernetes_sd_configs) {
+      out << YAML::BeginMap;
+      String(out, "role", sd.role);
+      if (!sd.api_server.empty()) {
+        String(out, "api_server", RedactUrl(sd.api_server));
+      }
+      if (!sd.kubeconfig_file.empty()) {
+        String(out, "kubeconfig_file", sd.kubeconfig_file);
+      }
+      HttpClient(out, sd.http);
+      if (!sd.proxy_url.empty()) {
+        String(out, "proxy_url", RedactUrl(sd.proxy_url));
+      }
+      Bool(out, "follow_redirects", sd.follow_redirects);
+      Bool(out, "enable_http2", sd.enable_http2);
+      if (sd.own_namespace || !sd.namespaces.empty()) {
+        Key(out, "namespaces");
+        out << YAML::Value << YAML::BeginMap;
+        Bool(out, "own_namespace", sd.own_namespace);
+        StringList(out, "names", sd.namespaces);
+        out << YAML::EndMap;
+      }
+      if (!sd.selectors.empty()) {
+        Key(out, "selectors");
+        out << YAML::Value << YAML::BeginSeq;
+        for (const KubernetesSelector& sel : sd.selectors) {
+          out << YAML::BeginMap;
+          String(out, "role", sel.role);
+          String(out, "label", sel.label);
+          String(out, "field", sel.field);
+          out << YAML::EndMap;
+        }
+        out << YAML::EndSeq;
+      }
+      Key(out, "attach_metadata");
+      out << YAML::Value << YAML::BeginMap;
+      Bool(out, "node", sd.attach_node_metadata);
+      Bool(out, "namespace", sd.attach_namespace_metadata);
+      out << YAML::EndMap;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
   RelabelRules(out, "relabel_configs", sc.relabel_configs);
   RelabelRules(out, "metric_relabel_configs", sc.metric_relabel_configs);
   out << YAML::EndMap;

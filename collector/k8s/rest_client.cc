@@ -229,7 +229,12 @@ absl::Status RestClient::Prepare(Easy& easy, const std::string& url, const Crede
   easy.errbuf[0] = '\0';
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, easy.errbuf);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(
+      c, CURLOPT_HTTP_VERSION,
+      static_cast<long>(options_.enable_http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
+  // Go's http.Client follows at most 10 redirects; so does Prometheus's follow_redirects.
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, options_.follow_redirects ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));

@@ -63,6 +63,8 @@ struct RestClientOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration request_timeout = absl::Seconds(60);  // Whole Get(), body included.
   std::string user_agent = "tender";
+  bool enable_http2 = true;       // HTTP/2 over TLS when the server offers it; else HTTP/1.1.
+  bool follow_redirects = false;  // Follow up to 10 redirects.
 };
 
 class RestClient {

@@ -28,11 +28,15 @@ std::string KindOf(const std::string& resource) {
   if (resource == "pods") return "Pod";
   if (resource == "services") return "Service";
   if (resource == "endpoints") return "Endpoints";
+  if (resource == "namespaces") return "Namespace";
+  if (resource == "ingresses") return "Ingress";
   return "EndpointSlice";
 }
 
 std::string ApiVersionOf(const std::string& resource) {
-  return resource == "endpointslices" ? "discovery.k8s.io/v1" : "v1";
+  if (resource == "endpointslices") return "discovery.k8s.io/v1";
+  if (resource == "ingresses") return "networking.k8s.io/v1";
+  return "v1";
 }
 
 std::string EventLine(std::string_view type, std::string_view object_json) {
@@ -56,10 +60,12 @@ absl::Status FakeApiServer::Start() {
       Handle(req, res, resource, ns);
     });
   };
-  route(R"(/api/v1/(nodes|pods|services|endpoints))", false);
+  route(R"(/api/v1/(nodes|pods|services|endpoints|namespaces))", false);
   route(R"(/api/v1/namespaces/([^/]+)/(pods|services|endpoints))", true);
   route(R"(/apis/discovery\.k8s\.io/v1/(endpointslices))", false);
   route(R"(/apis/discovery\.k8s\.io/v1/namespaces/([^/]+)/(endpointslices))", true);
+  route(R"(/apis/networking\.k8s\.io/v1/(ingresses))", false);
+  route(R"(/apis/networking\.k8s\.io/v1/namespaces/([^/]+)/(ingresses))", true);
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) return absl::UnavailableError("fake apiserver: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -204,6 +210,11 @@ int64_t FakeApiServer::resource_version() const {
   std::lock_guard<std::mutex> lock(mu_);
   return rv_;
 }
+std::vector<std::string> FakeApiServer::requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return requests_;
+}
+
 int FakeApiServer::list_requests() const {
   std::lock_guard<std::mutex> lock(mu_);
   return list_requests_;
@@ -227,6 +238,15 @@ void FakeApiServer::Handle(const httplib::Request& req, httplib::Response& res,
                            const std::string& resource, const std::string& ns) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Recorded with the query parameters in sorted order, for tests to inspect.
+    std::string line = req.path;
+    char sep = '?';
+    for (const auto& [key, value] :
+         std::multimap<std::string, std::string>(req.params.begin(), req.params.end())) {
+      absl::StrAppend(&line, std::string(1, sep), key, "=", value);
+      sep = '&';
+    }
+    requests_.push_back(std::move(line));
     if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_) {
       res.status = 401;
       res.set_content(StatusJson(401, "Unauthorized", "Unauthorized"), "application/json");

@@ -1,7 +1,8 @@
 // FakeApiServer: an in-process Kubernetes API server for tests (cpp-httplib on 127.0.0.1, an
 // OS-chosen port). Serves list (limit/continue paging over a consistent snapshot) and watch
-// (chunked newline-delimited events, bookmarks, timeoutSeconds) for nodes, pods, services,
-// endpoints (all-namespace and namespaced paths) and discovery.k8s.io/v1 endpointslices. Tests
+// (chunked newline-delimited events, bookmarks, timeoutSeconds) for nodes, namespaces, pods,
+// services, endpoints (all-namespace and namespaced paths), discovery.k8s.io/v1 endpointslices
+// and networking.k8s.io/v1 ingresses. Selectors are recorded, not applied. Tests
 // mutate objects while watches run, force 410 (at watch start or mid-stream), close streams,
 // and script 429/503 answers. Checks the bearer token when one is set.
 // Thread-safe: requests run on server threads; tests call any method from any thread.
@@ -50,7 +51,8 @@ class FakeApiServer {
   // SendBookmarks()).
   void set_bookmark_interval(absl::Duration interval);
 
-  // `resource` is one of nodes, pods, services, endpoints, endpointslices. `object_json` is a
+  // `resource` is one of nodes, namespaces, pods, services, endpoints, endpointslices,
+  // ingresses. `object_json` is a
   // JSON object with metadata.name (and metadata.namespace for namespaced kinds); the server
   // sets metadata.resourceVersion (and a uid when missing). Creates or replaces; emits ADDED or
   // MODIFIED. Returns the new resourceVersion.
@@ -72,6 +74,9 @@ class FakeApiServer {
   void FailNext(int status, int count);
 
   int64_t resource_version() const;
+  // Every request seen: its path and decoded query parameters sorted by name
+  // ("/api/v1/namespaces/a/pods?labelSelector=app=web&limit=500").
+  std::vector<std::string> requests() const;
   int list_requests() const;
   int watch_requests() const;
   int open_watches() const;
@@ -119,6 +124,7 @@ class FakeApiServer {
   int64_t bookmark_generation_ = 0;
   int fail_status_ = 0;
   int fail_count_ = 0;
+  std::vector<std::string> requests_;
   int list_requests_ = 0;
   int watch_requests_ = 0;
   int open_watches_ = 0;

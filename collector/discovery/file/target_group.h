@@ -16,6 +16,10 @@ struct TargetGroup {
   std::string source;                // "<file path>:<index in the file>", as Prometheus names it.
   model::Labels labels;              // The group's labels plus __meta_filepath; normalized.
   std::vector<std::string> targets;  // host:port addresses, in file order.
+  // Labels of each target beyond its address (parallel to `targets`, normalized), for
+  // discoverers that label targets one by one (Kubernetes); empty when only the group labels
+  // apply. A target's own labels win over the group's.
+  std::vector<model::Labels> target_labels;
 
   friend bool operator==(const TargetGroup&, const TargetGroup&) = default;
 };

@@ -116,10 +116,14 @@ scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGro
     auto metric_rules =
         std::make_shared<const relabel::Relabeler>(std::move(metric_relabel).value());
     std::vector<std::shared_ptr<scrape::Target>> targets;
-    auto add = [&](const model::Labels& group_labels, const std::string& address) {
+    auto add = [&](const model::Labels& group_labels, const std::string& address,
+                   const model::Labels* own_labels = nullptr) {
       model::Labels discovered = group_labels;
+      if (own_labels != nullptr) {
+        discovered.insert(discovered.end(), own_labels->begin(), own_labels->end());
+      }
       discovered.push_back({std::string(model::kAddressLabel), address});
-      model::Normalize(discovered);
+      model::Normalize(discovered);  // The last of duplicate names wins: target over group.
       if (auto t = MakeTarget(discovered, job, &*target_relabel)) {
         t->metric_relabel = metric_rules;
         targets.push_back(std::move(t));
@@ -132,7 +136,10 @@ scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGro
     }
     if (auto it = groups.find(sc.job_name); it != groups.end()) {
       for (const auto& group : it->second) {
-        for (const auto& address : group.targets) add(group.labels, address);
+        for (size_t i = 0; i < group.targets.size(); ++i) {
+          add(group.labels, group.targets[i],
+              i < group.target_labels.size() ? &group.target_labels[i] : nullptr);
+        }
       }
     }
     if (sc.target_limit > 0 && targets.size() > static_cast<size_t>(sc.target_limit)) {

@@ -1,5 +1,6 @@
 #include "collector/k8s/rest_client.h"
 
+#include <httplib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,6 +194,42 @@ TEST_F(RestClientTest, WatchCancels) {
       [](WatchEvent&&) { return true; }, &cancel);
   canceller.join();
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+}
+
+}  // namespace
+}  // namespace tender::k8s
+
+namespace tender::k8s {
+namespace {
+
+TEST(RestClientOptionsTest, FollowsRedirectsOnlyWhenAsked) {
+  test_tools::FakeApiServer api;
+  ASSERT_TRUE(api.Start().ok());
+  api.Upsert("pods", R"({"metadata":{"name":"p1","namespace":"a"}})");
+  httplib::Server redirector;
+  redirector.Get(R"(/moved/(.*))", [&](const httplib::Request& req, httplib::Response& res) {
+    res.set_redirect(api.url() + "/" + req.matches[1].str(), 302);
+  });
+  const int port = redirector.bind_to_any_port("127.0.0.1");
+  std::thread thread([&] { redirector.listen_after_bind(); });
+
+  KubeConfig config;
+  config.cluster.server = absl::StrCat("http://127.0.0.1:", port, "/moved");
+  for (bool follow : {false, true}) {
+    SCOPED_TRACE(follow);
+    RestClientOptions options;
+    options.follow_redirects = follow;
+    options.enable_http2 = false;
+    auto client = RestClient::Create(config, options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    absl::StatusOr<Response> r = (*client)->Get("/api/v1/pods");
+    EXPECT_EQ(r.ok(), follow) << r.status();
+    if (r.ok()) {
+      EXPECT_THAT(r->body, ::testing::HasSubstr(R"("name":"p1")"));
+    }
+  }
+  redirector.stop();
+  thread.join();
 }
 
 }  // namespace

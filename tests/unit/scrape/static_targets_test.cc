@@ -55,6 +55,29 @@ TEST(StaticTargetsTest, TargetLimitFailsEveryTargetOfTheJob) {
   }
 }
 
+TEST(StaticTargetsTest, DiscoveredTargetLabelsOverrideGroupLabels) {
+  config::Config cfg;
+  config::ScrapeConfig sc;
+  sc.job_name = "k";
+  relabel::RuleConfig keep_zone;
+  keep_zone.source_labels = {"__meta_zone"};
+  keep_zone.target_label = "zone";
+  sc.relabel_configs = {keep_zone};
+  cfg.scrape_configs.push_back(sc);
+  TargetGroup g;
+  g.source = "pod/ns/p";
+  g.labels = {{"__meta_zone", "group"}, {"team", "a"}};
+  g.targets = {"10.0.0.1:80", "10.0.0.2:80"};
+  g.target_labels = {{{"__meta_zone", "own"}}, {}};
+  const auto targets = BuildTargets(cfg, {{"k", {g}}}).active;
+  ASSERT_EQ(targets.size(), 2u);
+  EXPECT_EQ(
+      targets[0]->labels,
+      (model::Labels{{"instance", "10.0.0.1:80"}, {"job", "k"}, {"team", "a"}, {"zone", "own"}}));
+  EXPECT_EQ(model::Get(targets[1]->labels, "zone"), "group");
+  EXPECT_EQ(model::Get(targets[0]->discovered_labels, "__meta_zone"), "own");
+}
+
 TEST(StaticTargetsTest, EmptyAddressIsDropped) {
   auto job = std::make_shared<config::ScrapeConfig>();
   job->job_name = "x";
