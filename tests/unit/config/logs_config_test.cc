@@ -10,6 +10,7 @@ namespace tender::config {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(LogsConfigTest, FullSection) {
   const std::string yaml = R"(
@@ -60,6 +61,31 @@ logs:
   EXPECT_EQ(logs.files[0].format, FileLogConfig::Format::kPlain);
   EXPECT_EQ(logs.files[1].format, FileLogConfig::Format::kDocker);
   EXPECT_EQ(logs.files[1].max_line_size, 16 << 10);
+}
+
+TEST(LogsConfigTest, RenderedHidesSecretsAndLoadsBack) {
+  const std::string yaml = R"(
+logs:
+  loki:
+    - url: http://loki:3100/loki/api/v1/push
+      tenant_id: team-a
+      basic_auth: {username: u, password: loki-password-1}
+      encoding: json
+  files:
+    - paths: [/var/log/*.log]
+      labels: {job: varlogs}
+      format: docker
+)";
+  LoadResult r = LoadConfigString(yaml);
+  ASSERT_TRUE(r.errors.empty());
+  const std::string rendered = RedactedYaml(*r.config);
+  EXPECT_THAT(rendered, Not(HasSubstr("loki-password-1")));
+  LoadResult back = LoadConfigString(rendered);
+  ASSERT_TRUE(back.errors.empty()) << back.errors[0].ToString("config") << rendered;
+  EXPECT_EQ(back.config->logs.files, r.config->logs.files);
+  LokiConfig want = r.config->logs.loki[0];
+  want.http.basic_auth->password = "<secret>";
+  EXPECT_EQ(back.config->logs.loki[0], want) << rendered;
 }
 
 TEST(LogsConfigTest, ErrorsNamePathAndLine) {
