@@ -418,7 +418,13 @@ void LokiExporter::Shutdown(absl::Duration deadline) {
   }
   batch_cv_.notify_all();
   if (batch_thread_.joinable()) batch_thread_.join();
-  SealAll();
+  {
+    // A Consume that passed the stopped_ check before it was set is either sealed here or
+    // sees closed_ and counts its entries as dropped.
+    std::lock_guard<std::mutex> batch_lock(mu_);
+    for (auto& [tenant, pending] : pending_) SealLocked(tenant, &pending);
+    closed_ = true;
+  }
   const internal::Clock::time_point until =
       internal::Clock::now() + internal::ToChrono(deadline / 2);
   sender_->BeginDrain();
@@ -448,6 +454,10 @@ void LokiExporter::Consume(model::LogEntry&& entry) {
     return;
   }
   std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) {
+    shared_->metrics.dropped_shutdown->Increment();
+    return;
+  }
   ConsumeLocked(std::move(entry), absl::Now());
 }
 
@@ -459,6 +469,10 @@ void LokiExporter::Consume(std::vector<model::LogEntry>&& entries) {
   }
   const absl::Time now = absl::Now();
   std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) {
+    shared_->metrics.dropped_shutdown->Increment(static_cast<double>(entries.size()));
+    return;
+  }
   for (model::LogEntry& e : entries) ConsumeLocked(std::move(e), now);
 }
 

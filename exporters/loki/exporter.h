@@ -111,12 +111,14 @@ class LokiExporter {
   std::shared_ptr<remote_write::HttpPoster> poster_;
   absl::Status init_status_;  // A construction error, reported by Start.
 
-  // mu_ covers pending_, streams_seen_ and stop_batching_. Lock order: mu_, then the queue's.
+  // mu_ covers pending_, streams_seen_, stop_batching_ and closed_. Lock order: mu_, then the
+  // queue's.
   mutable std::mutex mu_;
   std::condition_variable batch_cv_;
   std::map<std::string, Pending> pending_;          // By tenant.
   std::map<std::string, absl::Time> streams_seen_;  // Selector → last sealed; for the gauge.
   bool stop_batching_ = false;
+  bool closed_ = false;  // Shutdown sealed the last batches; later entries are dropped.
   std::atomic<bool> stopped_{false};  // Set once Shutdown began; Consume then drops.
   std::thread batch_thread_;
 

@@ -227,5 +227,21 @@ TEST(LokiExporterTest, OutageAcrossShutdownLosesNothing) {
   EXPECT_EQ(exporter.queued_entries(), 0u);
 }
 
+TEST(LokiExporterTest, BeforeStartEntriesWaitAfterShutdownTheyAreCounted) {
+  FakeLoki loki;
+  ASSERT_TRUE(loki.Start().ok());
+  TempDir dir;
+  prometheus::Registry registry;
+  LokiExporter exporter(MakeSettings(loki, dir.path(), &registry));
+  exporter.Consume(Entry(R"({job="a"})", kT0, "before start"));
+  ASSERT_TRUE(exporter.Start().ok());
+  ASSERT_TRUE(loki.WaitForEntries(1, absl::Seconds(5)));
+  exporter.Shutdown(absl::Seconds(5));
+  exporter.Consume(Entry(R"({job="a"})", kT0 + 1, "after shutdown"));
+  EXPECT_EQ(MetricValue(registry, "tender_loki_entries_dropped_total", {{"reason", "shutdown"}}),
+            1);
+  EXPECT_EQ(loki.accepted_entries(), 1u);
+}
+
 }  // namespace
 }  // namespace tender::loki
