@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -162,6 +165,35 @@ TEST_F(FileTailerTest, DockerJsonFileLines) {
   EXPECT_EQ(got_[1].line, "part one, part two");
   EXPECT_EQ(got_[1].timestamp_ns, 1704164646500000000);
   EXPECT_NE(got_[1].labels.find("stream=\"stderr\""), std::string::npos);
+}
+
+TEST_F(FileTailerTest, ThreadDeliversAndShutdownSavesPositions) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> lines;
+  FileTailer::Settings settings = Settings();
+  settings.poll_interval = absl::Milliseconds(10);
+  settings.sink = [&](std::vector<model::LogEntry>&& entries) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& e : entries) lines.push_back(std::move(e.line));
+    cv.notify_all();
+  };
+  FileTailer tailer(std::move(settings));
+  ASSERT_TRUE(tailer.Start().ok());
+  for (int i = 0; i < 50; ++i) Append(Path("a.log"), absl::StrCat("line ", i, "\n"));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return lines.size() >= 50; }));
+  }
+  tailer.Shutdown();
+  std::ifstream positions(Path("state/positions"));
+  uint64_t dev = 0, ino = 0;
+  int64_t offset = 0;
+  positions >> dev >> ino >> offset;
+  EXPECT_EQ(offset, static_cast<int64_t>(fs::file_size(Path("a.log"))));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(lines.front(), "line 0");
+  EXPECT_EQ(lines.back(), "line 49");
 }
 
 TEST(SanitizeUtf8Test, Cases) {
