@@ -29,6 +29,7 @@
 #include "collector/ring/ingest_ring.h"
 #include "collector/scrape/scrape_manager.h"
 #include "collector/server/admin_server.h"
+#include "collector/server/process_metrics.h"
 #include "collector/textparse/check.h"
 #include "collector/textparse/parser.h"
 #include "exporters/loki/exporter.h"
@@ -245,7 +246,8 @@ int RunCollector(const Flags& flags) {
     if (statvfs(flags.storage_path.c_str(), &fs) == 0) {
       max_disk_bytes = static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize) / 10;
     }
-    max_disk_bytes = std::max<int64_t>(max_disk_bytes, int64_t{64} << 20);
+    // Whole MiB, at least 64 MiB.
+    max_disk_bytes = std::max<int64_t>(max_disk_bytes >> 20 << 20, int64_t{64} << 20);
   }
   log::Info("app", "remote-write queue bounds",
             {{"storage_path", flags.storage_path},
@@ -419,8 +421,10 @@ int RunCollector(const Flags& flags) {
   ss.reload = reload;
   ss.enable_lifecycle = flags.enable_lifecycle;
   std::mutex collect_mu;  // /metrics requests may run concurrently; the deltas below must not.
+  server::ProcessMetrics process_metrics(*registry);
   ss.before_collect = [&] {
     std::lock_guard<std::mutex> lock(collect_mu);
+    (void)process_metrics.Update();
     for (size_t i = 0; i < shards; ++i) {
       depth_gauges[i]->Set(static_cast<double>(ring.Depth(i)));
     }

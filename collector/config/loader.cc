@@ -271,7 +271,8 @@ class Loader {
   void LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* name_line);
   void LoadHeaders(const Field& field, std::map<std::string, std::string>* out);
   void LoadQueueConfig(const Field& field, QueueConfig* queue);
-  void LoadStorage(const Field& field, StorageConfig* storage);
+  // Adds the Prometheus-only keys it finds (storage.tsdb, ...) to `unused`.
+  void LoadStorage(const Field& field, StorageConfig* storage, std::vector<std::string>* unused);
   void LoadLogs(const Field& field, LogsConfig* logs);
   void LoadLoki(const Field& field, LokiConfig* loki);
   void LoadLogFiles(const Field& field, FileLogConfig* files);
@@ -312,13 +313,13 @@ Config Loader::Load(const YAML::Node& root) {
   if (const Field* f = top.Take("remote_write")) {
     LoadRemoteWrites(*f, &config.remote_write);
   }
-  if (const Field* f = top.Take("storage")) {
-    LoadStorage(*f, &config.storage);
-  }
   if (const Field* f = top.Take("logs")) {
     LoadLogs(*f, &config.logs);
   }
   std::vector<std::string> unused;
+  if (const Field* f = top.Take("storage")) {
+    LoadStorage(*f, &config.storage, &unused);
+  }
   for (std::string_view section : kUnusedSections) {
     if (top.Take(section) != nullptr) {
       unused.emplace_back(section);
@@ -1127,7 +1128,8 @@ void Loader::LoadQueueConfig(const Field& field, QueueConfig* queue) {
            {});
 }
 
-void Loader::LoadStorage(const Field& field, StorageConfig* storage) {
+void Loader::LoadStorage(const Field& field, StorageConfig* storage,
+                         std::vector<std::string>* unused) {
   if (field.IsNull()) {
     return;
   }
@@ -1148,10 +1150,8 @@ void Loader::LoadStorage(const Field& field, StorageConfig* storage) {
     internal::ReadByteSize(*f, diag_, &storage->replay_bytes_per_second);
   }
   // Prometheus's own storage settings configure its TSDB; an agent has none.
-  const bool prometheus_keys = r.Take("tsdb") != nullptr;
-  const bool exemplar_keys = r.Take("exemplars") != nullptr;
-  if (prometheus_keys || exemplar_keys) {
-    diag_->Warning("ignoring storage.tsdb and storage.exemplars: tender stores no samples locally");
+  for (const char* key : {"tsdb", "exemplars"}) {
+    if (r.Take(key) != nullptr) unused->push_back(absl::StrCat("storage.", key));
   }
   r.Finish({"max_bytes", "max_age", "memory_bytes", "replay_bytes_per_second", "tsdb", "exemplars"},
            {});

@@ -64,6 +64,11 @@ struct ScrapeManager::Metrics {
                        .Name("tender_scrape_limit_hits_total")
                        .Help("Scrapes failed by a limit, by job and limit.")
                        .Register(*registry)),
+        retries(prometheus::BuildCounter()
+                    .Name("tender_scrape_retries_total")
+                    .Help("Scrapes retried once after the connection broke early in their "
+                          "timeout, by job.")
+                    .Register(*registry)),
         ring_dropped(prometheus::BuildCounter()
                          .Name("tender_scrape_batches_dropped_total")
                          .Help("Scrape batches dropped because the ingest ring stayed full.")
@@ -85,6 +90,7 @@ struct ScrapeManager::Metrics {
   prometheus::Family<prometheus::Counter>& dropped_samples;
   prometheus::Family<prometheus::Counter>& stale_markers;
   prometheus::Family<prometheus::Counter>& limit_hits;
+  prometheus::Family<prometheus::Counter>& retries;
   prometheus::Counter& ring_dropped;
   prometheus::Gauge& targets;
 };
@@ -287,13 +293,31 @@ void ScrapeManager::StartScrape(const std::shared_ptr<Loop>& loop, absl::Time no
   req.body_size_limit = t.config ? t.config->body_size_limit : 0;
   req.accept_gzip = t.config ? t.config->enable_compression : true;
   req.connection_key = t.hash;
-  const int64_t ts = absl::ToUnixMillis(now);
-  fetcher_->Fetch(std::move(req), [this, loop, ts, now](FetchResult&& result) {
+  Fetch(loop, std::move(req), now, /*retry=*/false);
+}
+
+void ScrapeManager::Fetch(const std::shared_ptr<Loop>& loop, FetchRequest req, absl::Time started,
+                          bool retry) {
+  // Kept for a retry: the request is moved into the fetcher.
+  FetchRequest again = req;
+  fetcher_->Fetch(std::move(req), [this, loop, started, retry,
+                                   again = std::move(again)](FetchResult&& result) mutable {
+    // A connection that broke early (a reset on a flaky link) gets one more try while at
+    // least half of the timeout remains; the sample timestamp stays the scheduled one.
+    const Target& t = *loop->target;
+    const absl::Duration elapsed = absl::Now() - started;
+    if (!retry && result.connection_lost && t.timeout > absl::ZeroDuration() &&
+        elapsed <= t.timeout / 2) {
+      metrics_->retries.Add({{"job", t.job}}).Increment();
+      again.timeout = t.timeout - elapsed;
+      Fetch(loop, std::move(again), started, /*retry=*/true);
+      return;
+    }
     Work w;
     w.loop = loop;
     w.result = std::move(result);
-    w.timestamp_ms = ts;
-    w.started = now;
+    w.timestamp_ms = absl::ToUnixMillis(started);
+    w.started = started;
     Enqueue(std::move(w));
   });
 }
@@ -382,14 +406,27 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
     }
   }
   fetcher_->RecycleBuffer(std::move(work.result.body));
+  // The status first, so that whoever sees this scrape's samples also sees its outcome.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loop.status.health = report.status.ok() ? "up" : "down";
+    loop.status.last_error = report.status.ok() ? "" : std::string(report.status.message());
+    loop.status.last_scrape = absl::FromUnixMillis(work.timestamp_ms);
+    loop.status.last_duration = report.duration;
+    loop.status.last_samples = report.samples_scraped;
+    TargetStatus::Phases& ph = loop.status.last_phases;
+    ph.dns = pt.dns;
+    ph.connect = pt.connect;
+    ph.tls = pt.tls;
+    ph.first_byte = pt.first_byte;
+    const absl::Duration before_body = pt.dns + pt.connect + pt.tls + pt.first_byte;
+    ph.transfer = pt.total > before_body ? pt.total - before_body : absl::ZeroDuration();
+    ph.parse = report.duration > pt.total ? report.duration - pt.total : absl::ZeroDuration();
+    loop.status.last_reused_connection = work.result.reused_connection;
+  }
   PushBatch(std::move(batch), t.job);
 
   std::lock_guard<std::mutex> lock(mu_);
-  loop.status.health = report.status.ok() ? "up" : "down";
-  loop.status.last_error = report.status.ok() ? "" : std::string(report.status.message());
-  loop.status.last_scrape = absl::FromUnixMillis(work.timestamp_ms);
-  loop.status.last_duration = report.duration;
-  loop.status.last_samples = report.samples_scraped;
   loop.in_flight = false;
   if (loop.removed && !stopping_) {
     // Removed while this scrape ran: end it now, in order after this batch.

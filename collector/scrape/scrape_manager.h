@@ -42,6 +42,11 @@ struct TargetStatus {
   absl::Time last_scrape = absl::InfinitePast();
   absl::Duration last_duration;
   uint32_t last_samples = 0;
+  // Where the last scrape spent its time (zero for a reused connection's dns/connect/tls).
+  struct Phases {
+    absl::Duration dns, connect, tls, first_byte, transfer, parse;
+  } last_phases;
+  bool last_reused_connection = false;
 };
 
 class ScrapeManager {
@@ -88,6 +93,9 @@ class ScrapeManager {
   void SchedulerThread();
   void WorkerThread();
   void StartScrape(const std::shared_ptr<Loop>& loop, absl::Time now);
+  // Hands `req` to the fetcher; the completion enqueues the work, or fetches once more when
+  // the connection broke early and this was not already the retry (fetcher thread).
+  void Fetch(const std::shared_ptr<Loop>& loop, FetchRequest req, absl::Time started, bool retry);
   void Enqueue(Work&& work);
   void Finish(ScrapeProcessor& processor, Work& work);
   void PushBatch(model::SeriesBatch&& batch, const std::string& job);

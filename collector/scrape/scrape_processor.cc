@@ -521,6 +521,10 @@ void ScrapeProcessor::WriteReport(const Target& target, int64_t ts, const Scrape
   emit("tender_scrape_phase_seconds", absl::ToDoubleSeconds(fetch.tls), "tls");
   emit("tender_scrape_phase_seconds", absl::ToDoubleSeconds(fetch.first_byte), "first_byte");
   emit("tender_scrape_phase_seconds", absl::ToDoubleSeconds(transfer), "transfer");
+  // Everything after the body arrived: parse, relabel, encode, series state.
+  const absl::Duration parse =
+      report.duration > fetch.total ? report.duration - fetch.total : absl::ZeroDuration();
+  emit("tender_scrape_phase_seconds", absl::ToDoubleSeconds(parse), "parse");
 }
 
 }  // namespace tender::scrape

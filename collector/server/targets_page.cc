@@ -67,6 +67,23 @@ std::string LabelsHtml(const model::Labels& labels) {
   return out;
 }
 
+// "dns 0 ms · connect 1.2 ms · ..." for the last scrape: where a slow link spends its time.
+std::string PhasesHtml(const scrape::TargetStatus& s) {
+  if (s.last_scrape == absl::InfinitePast()) return "";
+  const auto& p = s.last_phases;
+  const std::pair<const char*, absl::Duration> phases[] = {
+      {"dns", p.dns},           {"connect", p.connect},
+      {"tls", p.tls},           {"first byte", p.first_byte},
+      {"transfer", p.transfer}, {"parse", p.parse}};
+  std::string out;
+  for (const auto& [name, d] : phases) {
+    if (!out.empty()) out += " · ";
+    absl::StrAppend(&out, name, " ", absl::StrFormat("%.1f ms", absl::ToDoubleMilliseconds(d)));
+  }
+  if (s.last_reused_connection) out += " (reused connection)";
+  return out;
+}
+
 std::string Ago(absl::Time now, absl::Time t) {
   if (t == absl::InfinitePast()) return "never";
   const double s = absl::ToDoubleSeconds(now - t);
@@ -158,7 +175,7 @@ details summary{cursor:pointer;color:#555}
     absl::StrAppend(&out, "<h2 id=\"job-", Html(job), "\">", Html(job), " (", up, "/",
                     targets.size(), " up)</h2>\n<table class=\"job\"><tr><th>Endpoint</th>",
                     "<th>State</th><th>Labels</th><th>Last scrape</th><th>Duration</th>",
-                    "<th>Error</th></tr>\n");
+                    "<th>Phases</th><th>Error</th></tr>\n");
     for (const auto* s : targets) {
       const auto& t = *s->target;
       absl::StrAppend(
@@ -170,7 +187,8 @@ details summary{cursor:pointer;color:#555}
           "</td><td>", LabelsHtml(t.labels), "<details><summary>discovered labels</summary>",
           LabelsHtml(t.discovered_labels), "</details></td><td>", Ago(now, s->last_scrape),
           "</td><td>", absl::StrFormat("%.3fs", absl::ToDoubleSeconds(s->last_duration)),
-          "</td><td class=\"error\">", Html(s->last_error), "</td></tr>\n");
+          "</td><td class=\"phases\">", PhasesHtml(*s), "</td><td class=\"error\">",
+          Html(s->last_error), "</td></tr>\n");
     }
     out += "</table>\n";
   }

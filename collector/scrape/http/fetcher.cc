@@ -552,6 +552,8 @@ struct Fetcher::Impl {
     curl_multi_remove_handle(multi, easy);
     FetchResult& r = t.result;
     r.status = StatusFromCurl(code, t);
+    r.connection_lost = code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR ||
+                        code == CURLE_GOT_NOTHING || code == CURLE_PARTIAL_FILE;
     if (t.limit_exceeded) {
       fetcher->counters_.body_limit_exceeded.fetch_add(1, std::memory_order_relaxed);
     }

@@ -68,6 +68,9 @@ struct FetchResult {
   int64_t wire_bytes = 0;    // Body bytes received on the wire, before decompression.
   PhaseTimings timings;
   bool reused_connection = false;  // No new connection was opened for this request.
+  // The connection broke before a complete response: reset, closed without a reply, a send or
+  // receive error, or a body cut short. Worth one quick retry on a flaky link.
+  bool connection_lost = false;
 };
 
 // Drives all requests on one thread through curl multi.

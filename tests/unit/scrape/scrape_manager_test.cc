@@ -1,7 +1,12 @@
 #include "collector/scrape/scrape_manager.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <prometheus/registry.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -166,6 +171,112 @@ TEST_F(ScrapeManagerTest, UnreachableTargetIsDown) {
       absl::Seconds(10)));
   EXPECT_EQ(manager.Snapshot()[0].health, "down");
   EXPECT_FALSE(manager.Snapshot()[0].last_error.empty());
+}
+
+// A raw TCP server that resets every `reset_every`-th connection right after reading the
+// request (SO_LINGER 0, so the peer sees RST) and answers the others with a small exposition.
+class ResettingServer {
+ public:
+  explicit ResettingServer(int reset_every) : reset_every_(reset_every) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 16);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ResettingServer() {
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      const int n = ++connections_;
+      char buf[4096];
+      std::string req;
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t r = read(c, buf, sizeof(buf));
+        if (r <= 0) break;
+        req.append(buf, static_cast<size_t>(r));
+      }
+      if (n % reset_every_ == 1 || reset_every_ == 1) {
+        linger l{1, 0};
+        setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+      } else {
+        const std::string body = "m{a=\"1\"} 1\n";
+        const std::string resp =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+            "Connection: close\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
+        [[maybe_unused]] ssize_t w = write(c, resp.data(), resp.size());
+      }
+      close(c);
+    }
+  }
+
+  const int reset_every_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+// A connection reset early in the timeout is retried once, so the scrape still succeeds; a
+// target that resets every connection is down after exactly one retry per scrape.
+TEST_F(ScrapeManagerTest, ConnectionResetIsRetriedOnce) {
+  prometheus::Registry registry;
+  BatchRing ring(1, 64);
+  ScrapeManager::Settings s;
+  s.ring = &ring;
+  s.registry = &registry;
+  ScrapeManager manager(s);
+  ASSERT_TRUE(manager.Start().ok());
+  ResettingServer flaky(2);   // Connections 1, 3, 5, ... are reset.
+  ResettingServer broken(1);  // Every connection is reset.
+  auto target = [&](int port, const std::string& instance) {
+    auto t = std::make_shared<Target>(*MakeTarget(absl::Seconds(1), absl::Seconds(2)));
+    t->url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
+    t->labels = {{"instance", instance}, {"job", "j"}};
+    t->hash = TargetHash(t->job, t->labels);
+    return std::shared_ptr<const Target>(t);
+  };
+  manager.ApplyTargets({target(flaky.port(), "flaky"), target(broken.port(), "broken")});
+  std::vector<std::pair<std::string, uint64_t>> seen;
+  auto ups = [&](double v) {
+    int n = 0;
+    for (const auto& [k, bits] : seen) n += k == "up" && bits == protowire::DoubleBits(v);
+    return n;
+  };
+  ASSERT_TRUE(DrainUntil(
+      ring, seen, [&] { return ups(1.0) >= 2 && ups(0.0) >= 2; }, absl::Seconds(20)));
+  manager.Shutdown();
+  // Scrapes that were in flight reached the ring during Shutdown: take them too.
+  DrainUntil(
+      ring, seen, [] { return false; }, absl::Milliseconds(300));
+  // The flaky target never failed a scrape: every scrape took two connections.
+  EXPECT_EQ(ups(0.0) + ups(1.0) > 0, true);
+  EXPECT_EQ(ups(1.0) * 2, flaky.connections());
+  // The broken one: one retry per scrape, then down.
+  EXPECT_EQ(ups(0.0) * 2, broken.connections());
+  double retries = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "tender_scrape_retries_total") continue;
+    for (const auto& m : family.metric) retries += m.counter.value;
+  }
+  EXPECT_EQ(retries, ups(1.0) + ups(0.0));
 }
 
 }  // namespace

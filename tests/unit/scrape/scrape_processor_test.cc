@@ -98,6 +98,9 @@ TEST_F(ScrapeProcessorTest, MergesTargetAndExternalLabelsAndReports) {
   EXPECT_EQ(d.count("{__name__=tender_scrape_phase_seconds,cluster=c1,instance=h:1,job=j,"
                     "phase=connect}"),
             1u);
+  EXPECT_EQ(d.count("{__name__=tender_scrape_phase_seconds,cluster=c1,instance=h:1,job=j,"
+                    "phase=parse}"),
+            1u);
   for (const auto& [k, p] : d) EXPECT_EQ(p.ts, 1000) << k;
 }
 

@@ -23,6 +23,8 @@ scrape::TargetStatus Status(const std::string& job, const std::string& health,
   s.last_error = error;
   s.last_scrape = absl::FromUnixMillis(1700000000123);
   s.last_duration = absl::Milliseconds(250);
+  s.last_phases = {absl::Milliseconds(3),    absl::Milliseconds(1500), absl::Milliseconds(1600),
+                   absl::Milliseconds(1520), absl::Milliseconds(40),   absl::Microseconds(2500)};
   return s;
 }
 
@@ -71,6 +73,10 @@ TEST(TargetsPageTest, HtmlListsJobsStatesErrorsAndEscapes) {
   EXPECT_TRUE(absl::StrContains(html, "10.000s ago"));
   EXPECT_TRUE(absl::StrContains(html, "Dropped targets (1)"));
   EXPECT_FALSE(absl::StrContains(html, "<refused>"));
+  // The phase timings of the last scrape, for a slow link.
+  EXPECT_TRUE(absl::StrContains(html,
+                                "dns 3.0 ms · connect 1500.0 ms · tls 1600.0 ms · "
+                                "first byte 1520.0 ms · transfer 40.0 ms · parse 2.5 ms"));
 }
 
 }  // namespace
