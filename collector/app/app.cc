@@ -23,6 +23,7 @@
 #include "collector/app/discovery_manager.h"
 #include "collector/config/config.h"
 #include "collector/discovery/static/static_targets.h"
+#include "collector/logs/file/file_tailer.h"
 #include "collector/model/absl_compat.h"
 #include "collector/model/log.h"
 #include "collector/ring/ingest_ring.h"
@@ -31,6 +32,7 @@
 #include "collector/server/process_metrics.h"
 #include "collector/textparse/check.h"
 #include "collector/textparse/parser.h"
+#include "exporters/loki/exporter.h"
 #include "exporters/remote_write/exporter.h"
 
 #ifndef TENDER_VERSION
@@ -273,6 +275,46 @@ int RunCollector(const Flags& flags) {
     exporters.push_back(std::move(e));
   }
 
+  // Logs: one LokiExporter per logs.loki destination, fed by the file tailer.
+  std::vector<std::unique_ptr<loki::LokiExporter>> loki_exporters;
+  for (const auto& lc : cfg.logs.loki) {
+    loki::LokiExporter::Settings s;
+    s.config = lc;
+    s.registry = registry.get();
+    s.user_agent = user_agent;
+    s.queue_dir = absl::StrCat(flags.storage_path, "/queue/loki/", lc.name);
+    s.storage = cfg.storage;
+    s.max_disk_bytes = max_disk_bytes;
+    auto e = std::make_unique<loki::LokiExporter>(std::move(s));
+    if (absl::Status st = e->Start(); !st.ok()) {
+      log::Error("app", "loki exporter failed to start", {{"err", FromAbsl(st.message())}});
+      return 1;
+    }
+    loki_exporters.push_back(std::move(e));
+  }
+  std::unique_ptr<logs::FileTailer> tailer;
+  if (!cfg.logs.files.empty() && loki_exporters.empty()) {
+    log::Warn("app", "logs.files is set but logs.loki is empty; not tailing any file");
+  } else if (!cfg.logs.files.empty()) {
+    logs::FileTailer::Settings ts;
+    ts.files = cfg.logs.files;
+    ts.positions_path = absl::StrCat(flags.storage_path, "/positions/files");
+    ts.registry = registry.get();
+    std::vector<loki::LokiExporter*> sinks;
+    for (auto& e : loki_exporters) sinks.push_back(e.get());
+    ts.sink = [sinks](std::vector<model::LogEntry>&& entries) {
+      for (size_t i = 0; i + 1 < sinks.size(); ++i) {
+        sinks[i]->Consume(std::vector<model::LogEntry>(entries));
+      }
+      sinks.back()->Consume(std::move(entries));
+    };
+    tailer = std::make_unique<logs::FileTailer>(std::move(ts));
+    if (absl::Status st = tailer->Start(); !st.ok()) {
+      log::Error("app", "file tailer failed to start", {{"err", FromAbsl(st.message())}});
+      return 1;
+    }
+  }
+
   const size_t shards = std::max<size_t>(2, std::thread::hardware_concurrency());
   scrape::BatchRing ring(shards, 1024);
   std::vector<std::unique_ptr<Pump>> pumps;
@@ -352,10 +394,11 @@ int RunCollector(const Flags& flags) {
     {
       std::lock_guard<std::mutex> lock(state_mu);
       if (!(r.config->remote_write == running.remote_write) ||
-          !(r.config->storage == running.storage) ||
+          !(r.config->storage == running.storage) || !(r.config->logs == running.logs) ||
           !(r.config->global.external_labels == running.global.external_labels)) {
         log::Warn("config",
-                  "remote_write, storage and external_labels changes take effect after a restart");
+                  "remote_write, storage, logs and external_labels changes take effect after a "
+                  "restart");
       }
     }
     discovery_manager.ApplyConfig(*r.config);
@@ -429,10 +472,15 @@ int RunCollector(const Flags& flags) {
   manager.Shutdown();
   ring.Close();
   pumps.clear();  // Joins after the ring is drained into the exporters.
+  // The tailer stops and writes its positions before the Loki exporters flush what it read.
+  if (tailer != nullptr) tailer->Shutdown();
   // In parallel: each destination sends what it can for 4 s, then writes the rest to disk.
   {
     std::vector<std::thread> stopping;
     for (auto& e : exporters) {
+      stopping.emplace_back([&e] { e->Shutdown(absl::Seconds(8)); });
+    }
+    for (auto& e : loki_exporters) {
       stopping.emplace_back([&e] { e->Shutdown(absl::Seconds(8)); });
     }
     for (auto& t : stopping) t.join();

@@ -210,6 +210,54 @@ struct StorageConfig {
   friend bool operator==(const StorageConfig&, const StorageConfig&) = default;
 };
 
+// One `logs.loki` destination (tender's own section; DESIGN decision 9). Defaults are
+// Promtail's (protocols.md §6.8) except that there is no retry limit: a batch is retried until
+// Loki takes it, and the disk queue (bounded by `storage`) holds what waits meanwhile.
+struct LokiConfig {
+  std::string url;
+  // Defaults to the first 6 hex digits of the 64-bit FNV-1a hash of `url`, like remote_write.
+  std::string name;
+  // Sent as X-Scope-OrgID when not empty.
+  std::string tenant_id;
+  std::map<std::string, std::string> headers;
+  HttpClientConfig http;
+  // A batch is sent once its lines add up to batch_size bytes or its first entry is
+  // batch_wait old.
+  int64_t batch_size = 1 << 20;
+  absl::Duration batch_wait = absl::Seconds(1);
+  absl::Duration timeout = absl::Seconds(10);
+  // backoff_config: the first retry waits min_period, each later one twice as long, capped.
+  absl::Duration min_backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Minutes(5);
+  enum class Encoding { kProtobuf, kJson };
+  Encoding encoding = Encoding::kProtobuf;
+
+  friend bool operator==(const LokiConfig&, const LokiConfig&) = default;
+};
+
+// One `logs.files` entry: files to tail and the labels of their streams.
+struct FileLogConfig {
+  // Globs (`*`, `?`, `[...]` in any path element); matched again every few seconds, so files
+  // appearing later are picked up.
+  std::vector<std::string> paths;
+  // Stream labels; `filename` (the file's path) is added unless given here.
+  model::Labels labels;
+  enum class Format { kPlain, kDocker };
+  Format format = Format::kPlain;
+  // Longer lines are cut to this many bytes (counted); Loki's default max_line_size is 256 KB.
+  int64_t max_line_size = 256 << 10;
+
+  friend bool operator==(const FileLogConfig&, const FileLogConfig&) = default;
+};
+
+// tender's own top-level `logs` section.
+struct LogsConfig {
+  std::vector<LokiConfig> loki;
+  std::vector<FileLogConfig> files;
+
+  friend bool operator==(const LogsConfig&, const LogsConfig&) = default;
+};
+
 struct Config {
   GlobalConfig global;
   // The jobs of the main file followed by those of the `scrape_config_files` it names (in
@@ -217,6 +265,7 @@ struct Config {
   std::vector<ScrapeConfig> scrape_configs;
   std::vector<RemoteWriteConfig> remote_write;
   StorageConfig storage;
+  LogsConfig logs;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

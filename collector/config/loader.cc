@@ -275,6 +275,9 @@ class Loader {
   void LoadQueueConfig(const Field& field, QueueConfig* queue);
   // Adds the Prometheus-only keys it finds (storage.tsdb, ...) to `unused`.
   void LoadStorage(const Field& field, StorageConfig* storage, std::vector<std::string>* unused);
+  void LoadLogs(const Field& field, LogsConfig* logs);
+  void LoadLoki(const Field& field, LokiConfig* loki);
+  void LoadLogFiles(const Field& field, FileLogConfig* files);
   // Reads the HTTP client keys (kHttpKeys) of `reader`'s map.
   void LoadHttpClient(MapReader& reader, HttpClientConfig* http);
   void LoadTls(const Field& field, TlsConfig* tls);
@@ -312,6 +315,9 @@ Config Loader::Load(const YAML::Node& root) {
   if (const Field* f = top.Take("remote_write")) {
     LoadRemoteWrites(*f, &config.remote_write);
   }
+  if (const Field* f = top.Take("logs")) {
+    LoadLogs(*f, &config.logs);
+  }
   std::vector<std::string> unused;
   if (const Field* f = top.Take("storage")) {
     LoadStorage(*f, &config.storage, &unused);
@@ -327,9 +333,10 @@ Config Loader::Load(const YAML::Node& root) {
         ": tender is an agent; it does not evaluate rules, send alerts, read remotely or "
         "store samples locally"));
   }
-  top.Finish(Concat({"global", "scrape_configs", "scrape_config_files", "remote_write", "storage"},
-                    kUnusedSections),
-             {"runtime", "tracing", "otlp"});
+  top.Finish(
+      Concat({"global", "scrape_configs", "scrape_config_files", "remote_write", "storage", "logs"},
+             kUnusedSections),
+      {"runtime", "tracing", "otlp"});
   LoadIncludedFiles(include_patterns, &config.scrape_configs);
   return config;
 }
@@ -1371,6 +1378,199 @@ void Loader::LoadStorage(const Field& field, StorageConfig* storage,
   }
   r.Finish({"max_bytes", "max_age", "memory_bytes", "replay_bytes_per_second", "tsdb", "exemplars"},
            {});
+}
+
+void Loader::LoadLogs(const Field& field, LogsConfig* logs) {
+  if (field.IsNull()) {
+    return;
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  if (const Field* f = r.Take("loki"); f != nullptr && !f->IsNull()) {
+    if (!f->value.IsSequence()) {
+      diag_->Error(
+          f->line, f->path,
+          absl::StrCat("expected a list of loki configs, got ", internal::DescribeType(f->value)));
+    } else {
+      absl::flat_hash_map<std::string, int> names;
+      for (const Field& item : internal::SequenceItems(*f, *diag_)) {
+        LokiConfig loki;
+        LoadLoki(item, &loki);
+        if (!loki.name.empty()) {
+          auto [it, inserted] = names.emplace(loki.name, item.line);
+          if (!inserted) {
+            diag_->Error(item.line, internal::ChildPath(item.path, "name"),
+                         absl::StrCat("found multiple loki configs with name ", Quote(loki.name),
+                                      " (first on line ", it->second, "); give each a `name`"));
+          }
+        }
+        logs->loki.push_back(std::move(loki));
+      }
+    }
+  }
+  if (const Field* f = r.Take("files"); f != nullptr && !f->IsNull()) {
+    if (!f->value.IsSequence()) {
+      diag_->Error(
+          f->line, f->path,
+          absl::StrCat("expected a list of file configs, got ", internal::DescribeType(f->value)));
+    } else {
+      for (const Field& item : internal::SequenceItems(*f, *diag_)) {
+        FileLogConfig files;
+        LoadLogFiles(item, &files);
+        logs->files.push_back(std::move(files));
+      }
+    }
+  }
+  r.Finish({"loki", "files"}, {});
+}
+
+void Loader::LoadLoki(const Field& field, LokiConfig* loki) {
+  if (field.IsNull()) {
+    diag_->Error(field.line, field.path, "empty loki entry");
+    return;
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const Field* url = r.Take("url");
+  if (url == nullptr) {
+    diag_->Error(r.line(), internal::ChildPath(r.path(), "url"), "url is required");
+  } else if (internal::ReadString(*url, diag_, &loki->url)) {
+    if (loki->url.empty()) {
+      diag_->Error(url->line, url->path, "url must not be empty");
+    } else if (absl::Status s = ValidateHttpUrl(loki->url); !s.ok()) {
+      diag_->Error(url->line, url->path, std::string(s.message()));
+      loki->url.clear();
+    }
+  }
+  if (const Field* f = r.Take("name"); f != nullptr && !f->IsNull()) {
+    if (internal::ReadString(*f, diag_, &loki->name) && !internal::IsValidUtf8(loki->name)) {
+      diag_->Error(f->line, f->path, "name is not valid UTF-8");
+    }
+  }
+  if (loki->name.empty() && !loki->url.empty()) {
+    loki->name = DefaultRemoteWriteName(loki->url);
+  }
+  if (const Field* f = r.Take("tenant_id"); f != nullptr && !f->IsNull()) {
+    if (internal::ReadString(*f, diag_, &loki->tenant_id)) {
+      // Loki's tenant ID rules (protocols.md §6.7).
+      const bool bad_char = std::any_of(loki->tenant_id.begin(), loki->tenant_id.end(), [](char c) {
+        return !absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+               std::string_view("!-_.*'()").find(c) == std::string_view::npos;
+      });
+      if (bad_char || loki->tenant_id.size() > 150 || loki->tenant_id == "." ||
+          loki->tenant_id == "..") {
+        diag_->Error(f->line, f->path,
+                     "tenant_id must be at most 150 letters, digits and !-_.*'() and not . or ..");
+      }
+    }
+  }
+  if (const Field* f = r.Take("headers")) {
+    LoadHeaders(*f, &loki->headers);
+    for (auto it = loki->headers.begin(); it != loki->headers.end();) {
+      if (absl::EqualsIgnoreCase(it->first, "X-Scope-OrgID")) {
+        diag_->Error(f->line, f->path, "set the X-Scope-OrgID header with tenant_id");
+        it = loki->headers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (const Field* f = r.Take("batch_size")) {
+    if (internal::ReadByteSize(*f, diag_, &loki->batch_size) && loki->batch_size <= 0) {
+      diag_->Error(f->line, f->path, "must be greater than 0");
+    }
+  }
+  if (const Field* f = r.Take("batch_wait")) {
+    ReadPositiveDuration(f, &loki->batch_wait);
+  }
+  if (const Field* f = r.Take("timeout")) {
+    ReadPositiveDuration(f, &loki->timeout);
+  }
+  if (const Field* f = r.Take("backoff_config")) {
+    MapReader b(*f, diag_);
+    if (b.ok()) {
+      if (const Field* g = b.Take("min_period")) {
+        ReadPositiveDuration(g, &loki->min_backoff);
+      }
+      if (const Field* g = b.Take("max_period")) {
+        ReadPositiveDuration(g, &loki->max_backoff);
+      }
+      if (loki->min_backoff > loki->max_backoff) {
+        diag_->Error(f->line, f->path, "max_period must not be less than min_period");
+      }
+      b.Finish({"min_period", "max_period"}, {"max_retries"});
+    }
+  }
+  if (const Field* f = r.Take("encoding"); f != nullptr && !f->IsNull()) {
+    std::string encoding;
+    if (internal::ReadString(*f, diag_, &encoding)) {
+      if (encoding == "protobuf") {
+        loki->encoding = LokiConfig::Encoding::kProtobuf;
+      } else if (encoding == "json") {
+        loki->encoding = LokiConfig::Encoding::kJson;
+      } else {
+        diag_->Error(f->line, f->path,
+                     absl::StrCat("unknown encoding ", Quote(encoding), ": protobuf or json"));
+      }
+    }
+  }
+  LoadHttpClient(r, &loki->http);
+  r.Finish(Concat({"url", "name", "tenant_id", "headers", "batch_size", "batch_wait", "timeout",
+                   "backoff_config", "encoding"},
+                  kHttpKeys),
+           kHttpNotSupported);
+}
+
+void Loader::LoadLogFiles(const Field& field, FileLogConfig* files) {
+  if (field.IsNull()) {
+    diag_->Error(field.line, field.path, "empty files entry");
+    return;
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const Field* paths = r.Take("paths");
+  if (paths == nullptr) {
+    diag_->Error(r.line(), internal::ChildPath(r.path(), "paths"), "paths is required");
+  } else if (internal::ReadStringList(*paths, diag_, &files->paths)) {
+    if (files->paths.empty()) {
+      diag_->Error(paths->line, paths->path, "paths must not be empty");
+    }
+    for (std::string& p : files->paths) {
+      if (p.empty()) {
+        diag_->Error(paths->line, paths->path, "empty path");
+      } else {
+        p = JoinDir(base_dir_, p);
+      }
+    }
+  }
+  if (const Field* f = r.Take("labels")) {
+    internal::ReadLabels(*f, diag_, &files->labels);
+  }
+  if (const Field* f = r.Take("format"); f != nullptr && !f->IsNull()) {
+    std::string format;
+    if (internal::ReadString(*f, diag_, &format)) {
+      if (format == "plain") {
+        files->format = FileLogConfig::Format::kPlain;
+      } else if (format == "docker") {
+        files->format = FileLogConfig::Format::kDocker;
+      } else {
+        diag_->Error(f->line, f->path,
+                     absl::StrCat("unknown format ", Quote(format), ": plain or docker"));
+      }
+    }
+  }
+  if (const Field* f = r.Take("max_line_size")) {
+    if (internal::ReadByteSize(*f, diag_, &files->max_line_size) && files->max_line_size <= 0) {
+      diag_->Error(f->line, f->path, "must be greater than 0");
+    }
+  }
+  r.Finish({"paths", "labels", "format", "max_line_size"}, {});
 }
 
 }  // namespace

@@ -307,6 +307,54 @@ void RemoteWrite(YAML::Emitter& out, const RemoteWriteConfig& rw) {
   out << YAML::EndMap;
 }
 
+void Logs(YAML::Emitter& out, const LogsConfig& logs) {
+  Key(out, "logs");
+  out << YAML::Value << YAML::BeginMap;
+  Key(out, "loki");
+  out << YAML::Value << YAML::BeginSeq;
+  for (const LokiConfig& l : logs.loki) {
+    out << YAML::BeginMap;
+    String(out, "url", RedactUrl(l.url));
+    String(out, "name", l.name);
+    if (!l.tenant_id.empty()) String(out, "tenant_id", l.tenant_id);
+    if (!l.headers.empty()) {
+      Key(out, "headers");
+      out << YAML::Value << YAML::BeginMap;
+      for (const auto& [name, value] : l.headers) {
+        QuotedKey(out, name);
+        out << YAML::Value << YAML::DoubleQuoted << value;
+      }
+      out << YAML::EndMap;
+    }
+    HttpClient(out, l.http);
+    Key(out, "batch_size");
+    out << YAML::Value << FormatByteSize(l.batch_size);
+    Duration(out, "batch_wait", l.batch_wait);
+    Duration(out, "timeout", l.timeout);
+    Key(out, "backoff_config");
+    out << YAML::Value << YAML::BeginMap;
+    Duration(out, "min_period", l.min_backoff);
+    Duration(out, "max_period", l.max_backoff);
+    out << YAML::EndMap;
+    String(out, "encoding", l.encoding == LokiConfig::Encoding::kJson ? "json" : "protobuf");
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  Key(out, "files");
+  out << YAML::Value << YAML::BeginSeq;
+  for (const FileLogConfig& f : logs.files) {
+    out << YAML::BeginMap;
+    StringList(out, "paths", f.paths);
+    Labels(out, "labels", f.labels);
+    String(out, "format", f.format == FileLogConfig::Format::kDocker ? "docker" : "plain");
+    Key(out, "max_line_size");
+    out << YAML::Value << FormatByteSize(f.max_line_size);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+}
+
 }  // namespace
 
 std::string RedactedYaml(const Config& config) {
@@ -337,6 +385,9 @@ std::string RedactedYaml(const Config& config) {
     RemoteWrite(out, rw);
   }
   out << YAML::EndSeq;
+  if (!config.logs.loki.empty() || !config.logs.files.empty()) {
+    Logs(out, config.logs);
+  }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

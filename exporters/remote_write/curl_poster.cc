@@ -19,30 +19,18 @@
 namespace tender::remote_write {
 namespace {
 
-constexpr std::string_view kComponent = "remote_write";
-
-// Headers the sender owns (protocols.md §4.3) or that belong to the connection or to the auth
-// settings; user `headers:` cannot override them. Lowercase.
-constexpr std::string_view kReservedHeaders[] = {
-    "authorization",
-    "connection",
-    "content-encoding",
-    "content-length",
-    "content-type",
-    "expect",
-    "host",
-    "keep-alive",
-    "proxy-authorization",
-    "retry-attempt",
-    "transfer-encoding",
-    "user-agent",
-    "x-prometheus-remote-write-version",
+// Headers that belong to the connection or to the auth settings; user `headers:` cannot
+// override them, whatever the protocol. Lowercase.
+constexpr std::string_view kConnectionHeaders[] = {
+    "authorization", "connection",          "content-length",    "expect",     "host",
+    "keep-alive",    "proxy-authorization", "transfer-encoding", "user-agent",
 };
 
-bool IsReservedHeader(std::string_view name) {
+bool IsReservedHeader(std::string_view name, const std::vector<std::string>& protocol) {
   const std::string lower = absl::AsciiStrToLower(ToAbsl(name));
-  return std::find(std::begin(kReservedHeaders), std::end(kReservedHeaders), lower) !=
-         std::end(kReservedHeaders);
+  return std::find(std::begin(kConnectionHeaders), std::end(kConnectionHeaders), lower) !=
+             std::end(kConnectionHeaders) ||
+         std::find(protocol.begin(), protocol.end(), lower) != protocol.end();
 }
 
 // Reads a secret file as Prometheus does: the whole file, surrounding whitespace trimmed.
@@ -117,7 +105,18 @@ struct UrlHandle {
 
 }  // namespace
 
-CurlHttpPoster::CurlHttpPoster(const config::RemoteWriteConfig& config) : config_(config) {}
+CurlHttpPoster::Protocol CurlHttpPoster::RemoteWriteProtocol() {
+  // Headers the remote-write sender owns (protocols.md §4.3).
+  Protocol p;
+  p.headers = {"Content-Encoding: snappy", "Content-Type: application/x-protobuf",
+               "X-Prometheus-Remote-Write-Version: 0.1.0"};
+  p.reserved = {"content-encoding", "content-type", "retry-attempt",
+                "x-prometheus-remote-write-version"};
+  return p;
+}
+
+CurlHttpPoster::CurlHttpPoster(const config::RemoteWriteConfig& config, Protocol protocol)
+    : config_(config), protocol_(std::move(protocol)) {}
 
 CurlHttpPoster::~CurlHttpPoster() {
   for (auto& connection : connections_) {
@@ -127,10 +126,11 @@ CurlHttpPoster::~CurlHttpPoster() {
 }
 
 absl::StatusOr<std::unique_ptr<CurlHttpPoster>> CurlHttpPoster::Create(
-    const config::RemoteWriteConfig& config, std::string user_agent, int shards) {
+    const config::RemoteWriteConfig& config, std::string user_agent, int shards,
+    Protocol protocol) {
   static std::once_flag curl_init;
   std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  std::unique_ptr<CurlHttpPoster> poster(new CurlHttpPoster(config));
+  std::unique_ptr<CurlHttpPoster> poster(new CurlHttpPoster(config, std::move(protocol)));
   RETURN_IF_ERROR(poster->Init(std::move(user_agent), std::max(1, shards)));
   return poster;
 }
@@ -164,21 +164,19 @@ absl::Status CurlHttpPoster::Init(std::string user_agent, int shards) {
     url_ = url.Get(CURLUPART_URL);
   }
 
-  fixed_headers_.push_back("Content-Encoding: snappy");
-  fixed_headers_.push_back("Content-Type: application/x-protobuf");
+  for (const std::string& line : protocol_.headers) fixed_headers_.push_back(line);
   fixed_headers_.push_back(absl::StrCat("User-Agent: ", user_agent));
-  fixed_headers_.push_back("X-Prometheus-Remote-Write-Version: 0.1.0");
   // No `Expect: 100-continue` round trip for large bodies: it costs one RTT per request.
   fixed_headers_.push_back("Expect:");
   for (const auto& [name, value] : config_.headers) {
-    if (IsReservedHeader(name)) {
-      log::Warn(kComponent, "ignoring reserved header in remote_write headers",
+    if (IsReservedHeader(name, protocol_.reserved)) {
+      log::Warn(protocol_.component, "ignoring reserved header in the configured headers",
                 {{"remote_name", config_.name}, {"header", name}});
       continue;
     }
     if (name.empty() || name.find_first_of(":\r\n ") != std::string::npos ||
         value.find_first_of("\r\n") != std::string::npos) {
-      log::Warn(kComponent, "ignoring malformed remote_write header",
+      log::Warn(protocol_.component, "ignoring malformed configured header",
                 {{"remote_name", config_.name}, {"header", name}});
       continue;
     }
@@ -246,7 +244,7 @@ absl::Status CurlHttpPoster::ConfigureHandle(CURL* easy) const {
 absl::StatusOr<std::vector<std::string>> CurlHttpPoster::HeaderLines(int retry_attempt,
                                                                      std::string* password) const {
   std::vector<std::string> lines = fixed_headers_;
-  if (retry_attempt > 0) {
+  if (retry_attempt > 0 && protocol_.retry_attempt_header) {
     lines.push_back(absl::StrCat("Retry-Attempt: ", retry_attempt));
   }
   if (const auto& auth = config_.http.authorization; auth.has_value()) {
@@ -273,6 +271,9 @@ PostResponse CurlHttpPoster::Post(const PostRequest& request) {
   if (!lines.ok()) {
     response.error = std::string(FromAbsl(lines.status().message()));
     return response;
+  }
+  if (request.extra_headers != nullptr) {
+    lines->insert(lines->end(), request.extra_headers->begin(), request.extra_headers->end());
   }
   HeaderList headers;
   for (const std::string& line : *lines) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tender::remote_write {
 
@@ -19,6 +20,9 @@ struct PostRequest {
   int retry_attempt = 0;  // 0 on the first attempt; n >= 1 is sent as `Retry-Attempt: n`.
   // When it becomes true (shutdown deadline), the call should give up as soon as possible.
   const std::atomic<bool>* cancel = nullptr;
+  // Header lines (`Name: value`) of this request only, after the fixed ones; may be null.
+  // Used by the Loki exporter for X-Scope-OrgID and Content-Type.
+  const std::vector<std::string>* extra_headers = nullptr;
 };
 
 struct PostResponse {

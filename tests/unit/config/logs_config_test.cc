@@ -1,0 +1,127 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "collector/config/config.h"
+
+namespace tender::config {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(LogsConfigTest, FullSection) {
+  const std::string yaml = R"(
+logs:
+  loki:
+    - url: http://loki:3100/loki/api/v1/push
+      tenant_id: team-a
+      headers: {X-Extra: "1"}
+      basic_auth: {username: u, password: p}
+      batch_size: 512KiB
+      batch_wait: 2s
+      timeout: 5s
+      backoff_config: {min_period: 1s, max_period: 1m}
+      encoding: json
+    - url: https://other/loki/api/v1/push
+      name: second
+  files:
+    - paths: [/var/log/*.log, /var/log/syslog]
+      labels: {job: varlogs}
+    - paths: [/var/lib/docker/containers/*/*-json.log]
+      format: docker
+      max_line_size: 16KiB
+)";
+  LoadResult r = LoadConfigString(yaml);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString("config");
+  const LogsConfig& logs = r.config->logs;
+  ASSERT_EQ(logs.loki.size(), 2u);
+  const LokiConfig& a = logs.loki[0];
+  EXPECT_EQ(a.url, "http://loki:3100/loki/api/v1/push");
+  EXPECT_EQ(a.name.size(), 6u);  // Default: a hash of the URL.
+  EXPECT_EQ(a.tenant_id, "team-a");
+  EXPECT_EQ(a.headers.at("X-Extra"), "1");
+  ASSERT_TRUE(a.http.basic_auth.has_value());
+  EXPECT_EQ(a.batch_size, 512 << 10);
+  EXPECT_EQ(a.batch_wait, absl::Seconds(2));
+  EXPECT_EQ(a.timeout, absl::Seconds(5));
+  EXPECT_EQ(a.min_backoff, absl::Seconds(1));
+  EXPECT_EQ(a.max_backoff, absl::Minutes(1));
+  EXPECT_EQ(a.encoding, LokiConfig::Encoding::kJson);
+  const LokiConfig& b = logs.loki[1];
+  EXPECT_EQ(b.name, "second");
+  EXPECT_EQ(b.batch_size, 1 << 20);
+  EXPECT_EQ(b.batch_wait, absl::Seconds(1));
+  EXPECT_EQ(b.encoding, LokiConfig::Encoding::kProtobuf);
+  ASSERT_EQ(logs.files.size(), 2u);
+  EXPECT_EQ(logs.files[0].paths, (std::vector<std::string>{"/var/log/*.log", "/var/log/syslog"}));
+  EXPECT_EQ(logs.files[0].labels, (model::Labels{{"job", "varlogs"}}));
+  EXPECT_EQ(logs.files[0].format, FileLogConfig::Format::kPlain);
+  EXPECT_EQ(logs.files[1].format, FileLogConfig::Format::kDocker);
+  EXPECT_EQ(logs.files[1].max_line_size, 16 << 10);
+}
+
+TEST(LogsConfigTest, RenderedHidesSecretsAndLoadsBack) {
+  const std::string yaml = R"(
+logs:
+  loki:
+    - url: http://loki:3100/loki/api/v1/push
+      tenant_id: team-a
+      basic_auth: {username: u, password: loki-password-1}
+      encoding: json
+  files:
+    - paths: [/var/log/*.log]
+      labels: {job: varlogs}
+      format: docker
+)";
+  LoadResult r = LoadConfigString(yaml);
+  ASSERT_TRUE(r.errors.empty());
+  const std::string rendered = RedactedYaml(*r.config);
+  EXPECT_THAT(rendered, Not(HasSubstr("loki-password-1")));
+  LoadResult back = LoadConfigString(rendered);
+  ASSERT_TRUE(back.errors.empty()) << back.errors[0].ToString("config") << rendered;
+  EXPECT_EQ(back.config->logs.files, r.config->logs.files);
+  LokiConfig want = r.config->logs.loki[0];
+  want.http.basic_auth->password = "<secret>";
+  EXPECT_EQ(back.config->logs.loki[0], want) << rendered;
+}
+
+TEST(LogsConfigTest, ErrorsNamePathAndLine) {
+  struct Case {
+    std::string yaml;
+    int line;
+    std::string path;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"logs:\n  loki:\n    - tenant_id: a\n", 3, "logs.loki[0].url", "url is required"},
+      {"logs:\n  loki:\n    - url: ftp://x\n", 3, "logs.loki[0].url", "http"},
+      {"logs:\n  loki:\n    - url: http://x\n      encoding: xml\n", 4, "logs.loki[0].encoding",
+       "unknown encoding"},
+      {"logs:\n  loki:\n    - url: http://x\n      tenant_id: a|b\n", 4, "logs.loki[0].tenant_id",
+       "tenant_id"},
+      {"logs:\n  loki:\n    - url: http://x\n      batch_wait: 0s\n", 4, "logs.loki[0].batch_wait",
+       "greater than 0"},
+      {"logs:\n  loki:\n    - url: http://x\n      bogus: 1\n", 4, "logs.loki[0].bogus", ""},
+      {"logs:\n  files:\n    - labels: {job: x}\n", 3, "logs.files[0].paths", "required"},
+      {"logs:\n  files:\n    - paths: [a]\n      format: syslog\n", 4, "logs.files[0].format",
+       "unknown format"},
+      {"logs:\n  files:\n    - paths: [a]\n      labels: {bad-name: x}\n", 4,
+       "logs.files[0].labels.bad-name", ""},
+      {"logs:\n  metrics: 1\n", 2, "logs.metrics", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    LoadResult r = LoadConfigString(c.yaml);
+    EXPECT_FALSE(r.config.has_value());
+    ASSERT_EQ(r.errors.size(), 1u) << r.errors[0].ToString("config");
+    EXPECT_EQ(r.errors[0].line, c.line);
+    EXPECT_EQ(r.errors[0].path, c.path);
+    EXPECT_THAT(r.errors[0].message, HasSubstr(c.message));
+  }
+}
+
+}  // namespace
+}  // namespace tender::config
