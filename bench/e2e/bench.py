@@ -323,10 +323,11 @@ def plot(rows, path):
     styles = dict(zip(intervals, ["-", "--", ":"]))
     x_of = {n: statistics.median([r["series"] for r in rows if r["nodes"] == n])
             for n in {r["nodes"] for r in rows}}
-    panels = (("CPU seconds per million delivered samples", lambda r: r["cpu_s_per_m"] or 0),
-              ("steady RSS (MiB)", lambda r: r["rss_steady"] / 2**20),
-              ("peak RSS (MiB)", lambda r: r["rss_peak"] / 2**20))
-    for ax, (title, value) in zip(axes, panels):
+    panels = (("CPU seconds per million delivered samples", lambda r: r["cpu_s_per_m"] or 0,
+               False),
+              ("steady RSS (MiB, log scale)", lambda r: r["rss_steady"] / 2**20, True),
+              ("peak RSS (MiB, log scale)", lambda r: r["rss_peak"] / 2**20, True))
+    for ax, (title, value, log_y) in zip(axes, panels):
         for a in AGENTS:
             for i in intervals:
                 rs = [r for r in rows if r["agent"] == a and r["interval"] == i]
@@ -339,8 +340,11 @@ def plot(rows, path):
         ax.set_title(title)
         ax.set_xlabel("active series")
         ax.set_xscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.set_ylim(bottom=0)
+        ax.grid(True, which="both", alpha=0.3)
+        if log_y:
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
