@@ -44,12 +44,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_get(url, timeout=5):
+def http_get(url, timeout=30):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read()
 
 
-def http_post(url, timeout=5):
+def http_post(url, timeout=30):
     req = urllib.request.Request(url, data=b"", method="POST")
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.read()

@@ -246,7 +246,11 @@ int main(int argc, char** argv) {
 
   Totals totals;
   httplib::Server server;
-  server.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  // Each keep-alive connection holds a worker thread; Prometheus alone may open one connection
+  // per remote-write shard (up to 200), so the pool is large enough that no sender waits for a
+  // thread, and /stats is always answered.
+  server.new_task_queue = [] { return new httplib::ThreadPool(512); };
+  server.set_keep_alive_max_count(100000);
   server.set_payload_max_length(256u << 20);
   server.Get("/stats", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(StatsJson(totals), "application/json");
