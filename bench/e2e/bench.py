@@ -161,7 +161,7 @@ def ready_url(agent, port):
             "prometheus": f"http://127.0.0.1:{port}/-/ready"}[agent]
 
 
-def run_one(args, procs, agent, point, rep, work, receiver, helpers, proxy_stats_url):
+def run_one(args, procs, agent, point, rep, work, receiver, aux_procs, proxy_stats_url):
     nodes, interval = point
     tag = f"{agent}-n{nodes}-i{interval}-r{rep}"
     run_dir = os.path.join(work, tag)
@@ -184,7 +184,7 @@ def run_one(args, procs, agent, point, rep, work, receiver, helpers, proxy_stats
             raise RuntimeError(f"{tag} exited with {p.returncode}")
         conns0 = json.loads(http_get(proxy_stats_url)) if proxy_stats_url else None
         http_post(receiver["stats"].replace("/stats", "/reset"))
-        helpers0 = {name: cpu_seconds(h.pid) for name, h in helpers.items()}
+        aux0 = {name: cpu_seconds(h.pid) for name, h in aux_procs.items()}
         cpu0 = cpu_seconds(p.pid)
         t0 = time.monotonic()
         rss = []
@@ -194,7 +194,7 @@ def run_one(args, procs, agent, point, rep, work, receiver, helpers, proxy_stats
         stats = json.loads(http_get(receiver["stats"]))
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(p.pid) - cpu0
-        helpers_cpu = {name: cpu_seconds(h.pid) - helpers0[name] for name, h in helpers.items()}
+        aux_cpu = {name: cpu_seconds(h.pid) - aux0[name] for name, h in aux_procs.items()}
         peak = status_kb(p.pid, "VmHWM") * 1024
         conns1 = json.loads(http_get(proxy_stats_url)) if proxy_stats_url else None
     finally:
@@ -216,7 +216,7 @@ def run_one(args, procs, agent, point, rep, work, receiver, helpers, proxy_stats
         "scrape_duration_mean": (stats["duration_sum"] / stats["duration_samples"]
                                  if stats["duration_samples"] else None),
         "scrape_duration_max": stats["duration_max"],
-        "helpers_cpu_share": {k: v / elapsed for k, v in helpers_cpu.items()},
+        "aux_cpu_share": {k: v / elapsed for k, v in aux_cpu.items()},
     }
     if conns0 is not None:
         row["proxy_connections"] = conns1["upstream_opened"] - conns0["upstream_opened"]
@@ -224,7 +224,7 @@ def run_one(args, procs, agent, point, rep, work, receiver, helpers, proxy_stats
     print(f"    {samples / elapsed:,.0f} samples/s, {row['series']:,} series, "
           f"CPU {cpu:.2f} s ({row['cpu_s_per_m'] or 0:.3f} s/M), RSS {steady / 2**20:.1f} MiB "
           f"(peak {peak / 2**20:.1f}), {row['bytes_per_sample'] or 0:.2f} B/sample, "
-          f"up {row['scrape_success']}, helpers {row['helpers_cpu_share']}", flush=True)
+          f"up {row['scrape_success']}, aux_procs {row['aux_cpu_share']}", flush=True)
     return row
 
 
@@ -441,7 +441,7 @@ def main():
                 cmd.append("--gzip-stamped")
             targets = procs.start(f"targets-n{n}", cmd, work)
             wait_http(f"http://127.0.0.1:{tport}/healthz", timeout=900, proc=targets)
-            helpers = {"receiver": receiver_proc, "targets": targets}
+            aux_procs = {"receiver": receiver_proc, "targets": targets}
             host_port_of = lambda host: f"{host}:{tport}"
             proxy_stats_url = None
             proxy = None
@@ -463,7 +463,7 @@ def main():
                         if line.startswith("stats http"):
                             proxy_stats_url = line.split()[1]
                     time.sleep(0.1)
-                helpers["wan_proxy"] = proxy
+                aux_procs["wan_proxy"] = proxy
                 host_port_of = lambda host: f"{host}:{pport}"
             for _, i in [p for p in points if p[0] == n]:
                 for name, rw in (("scrape-rw.yml", True), ("scrape.yml", False)):
@@ -472,7 +472,7 @@ def main():
                 for rep in range(1, args.reps + 1):
                     for agent in agents:
                         rows.append(run_one(args, procs, agent, (n, i), rep, work, receiver,
-                                            helpers, proxy_stats_url))
+                                            aux_procs, proxy_stats_url))
                         with open(results_json, "w") as f:
                             json.dump(rows, f, indent=1)
             if proxy is not None:
