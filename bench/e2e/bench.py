@@ -367,8 +367,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tender")
     ap.add_argument("--receiver", help="counting_receiver binary")
-    ap.add_argument("--report-only", nargs="+", metavar="RESULTS_JSON",
-                    help="merge these results.json files into one report in --out; run nothing")
+    ap.add_argument("--report-only", nargs="+", metavar="RESULTS_JSON[:SECTION]",
+                    help="merge these results.json files (or named sections of a file such as "
+                         "results-2026-12-01.json) into one report in --out; run nothing")
     ap.add_argument("--vmagent", default="vmagent")
     ap.add_argument("--prometheus", default="prometheus")
     ap.add_argument("--nodes", default="10,50,200")
@@ -395,9 +396,16 @@ def main():
     args = ap.parse_args()
     if args.report_only:
         rows = []
-        for path in args.report_only:
+        for spec in args.report_only:
+            # FILE, or FILE:SECTION for a file that keeps several runs under named sections.
+            path, _, section = spec.partition(":")
             with open(path) as f:
-                rows += json.load(f)
+                data = json.load(f)
+            if isinstance(data, dict):
+                if section not in data:
+                    ap.error(f"{path}: name a section: {', '.join(sorted(data))}")
+                data = data[section]
+            rows += data
         os.makedirs(args.out, exist_ok=True)
         write_report(rows, args.out, any("proxy_connections" in r for r in rows))
         return 0
