@@ -109,7 +109,7 @@ absl::StatusOr<absl::Duration> ParseDuration(std::string_view text) {
 
 std::string FormatDuration(absl::Duration d) {
   if (d < absl::ZeroDuration()) {
-    return "-" + config::FormatDuration(-d);
+    return absl::StrCat("-", config::FormatDuration(-d));
   }
   int64_t ms = absl::ToInt64Milliseconds(d);
   if (ms == 0) {
