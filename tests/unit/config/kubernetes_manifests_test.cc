@@ -88,8 +88,8 @@ TEST(KubernetesManifestsTest, TenderRolesAreReadOnlyAndLeastPrivilege) {
       for (const std::string& url : Strings(rule["nonResourceURLs"])) non_resource.insert(url);
     }
     // What discovery needs, in both variants.
-    for (const char* res : {"nodes", "pods", "services", "endpoints", "endpointslices",
-                            "ingresses"}) {
+    for (const char* res :
+         {"nodes", "pods", "services", "endpoints", "endpointslices", "ingresses"}) {
       EXPECT_TRUE(resources.count(res)) << res;
     }
     EXPECT_EQ(non_resource, std::set<std::string>{"/metrics"});
@@ -122,9 +122,9 @@ TEST(KubernetesManifestsTest, BindingsTokenAndServicesReferToWhatExists) {
   const YAML::Node* token = Find(docs, "Secret", "tender-token");
   ASSERT_NE(token, nullptr);
   EXPECT_EQ((*token)["type"].as<std::string>(), "kubernetes.io/service-account-token");
-  EXPECT_EQ((*token)["metadata"]["annotations"]["kubernetes.io/service-account.name"]
-                .as<std::string>(),
-            "tender");
+  EXPECT_EQ(
+      (*token)["metadata"]["annotations"]["kubernetes.io/service-account.name"].as<std::string>(),
+      "tender");
 
   // Workloads: the selector matches the pod template; a Service selects pods that exist and
   // targets a named container port.
@@ -135,10 +135,10 @@ TEST(KubernetesManifestsTest, BindingsTokenAndServicesReferToWhatExists) {
     if (kind != "Deployment" && kind != "DaemonSet") continue;
     const std::string name = d.node["metadata"]["name"].as<std::string>();
     SCOPED_TRACE(name);
-    const auto labels = d.node["spec"]["template"]["metadata"]["labels"]
-                            .as<std::map<std::string, std::string>>();
-    for (const auto& [k, v] : d.node["spec"]["selector"]["matchLabels"]
-                                  .as<std::map<std::string, std::string>>()) {
+    const auto labels =
+        d.node["spec"]["template"]["metadata"]["labels"].as<std::map<std::string, std::string>>();
+    for (const auto& [k, v] :
+         d.node["spec"]["selector"]["matchLabels"].as<std::map<std::string, std::string>>()) {
       EXPECT_EQ(labels.count(k) ? labels.at(k) : "", v) << k;
     }
     pod_labels[name] = labels;
