@@ -271,6 +271,8 @@ class Loader {
   void LoadStaticConfigs(const Field& field, std::vector<StaticConfig>* out);
   void LoadRemoteWrites(const Field& field, std::vector<RemoteWriteConfig>* out);
   void LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* name_line);
+  // The required `url` key of `r`: http(s), checked; left empty (with an error) when bad.
+  void ReadRequiredHttpUrl(MapReader& r, std::string* out);
   void LoadHeaders(const Field& field, std::map<std::string, std::string>* out);
   void LoadQueueConfig(const Field& field, QueueConfig* queue);
   // Adds the Prometheus-only keys it finds (storage.tsdb, ...) to `unused`.
@@ -1196,6 +1198,20 @@ void Loader::LoadRemoteWrites(const Field& field, std::vector<RemoteWriteConfig>
   }
 }
 
+void Loader::ReadRequiredHttpUrl(MapReader& r, std::string* out) {
+  const Field* url = r.Take("url");
+  if (url == nullptr) {
+    diag_->Error(r.line(), internal::ChildPath(r.path(), "url"), "url is required");
+  } else if (internal::ReadString(*url, diag_, out)) {
+    if (out->empty()) {
+      diag_->Error(url->line, url->path, "url must not be empty");
+    } else if (absl::Status s = ValidateHttpUrl(*out); !s.ok()) {
+      diag_->Error(url->line, url->path, std::string(s.message()));
+      out->clear();
+    }
+  }
+}
+
 void Loader::LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* name_line) {
   if (field.IsNull()) {
     diag_->Error(field.line, field.path, "empty remote_write entry");
@@ -1205,17 +1221,7 @@ void Loader::LoadRemoteWrite(const Field& field, RemoteWriteConfig* rw, int* nam
   if (!r.ok()) {
     return;
   }
-  const Field* url = r.Take("url");
-  if (url == nullptr) {
-    diag_->Error(r.line(), internal::ChildPath(r.path(), "url"), "url is required");
-  } else if (internal::ReadString(*url, diag_, &rw->url)) {
-    if (rw->url.empty()) {
-      diag_->Error(url->line, url->path, "url must not be empty");
-    } else if (absl::Status s = ValidateHttpUrl(rw->url); !s.ok()) {
-      diag_->Error(url->line, url->path, std::string(s.message()));
-      rw->url.clear();  // No default name from a bad URL.
-    }
-  }
+  ReadRequiredHttpUrl(r, &rw->url);  // A bad URL is left empty: no default name from it.
   if (const Field* f = r.Take("name"); f != nullptr && !f->IsNull()) {
     if (internal::ReadString(*f, diag_, &rw->name)) {
       if (!internal::IsValidUtf8(rw->name)) {
@@ -1435,17 +1441,7 @@ void Loader::LoadLoki(const Field& field, LokiConfig* loki) {
   if (!r.ok()) {
     return;
   }
-  const Field* url = r.Take("url");
-  if (url == nullptr) {
-    diag_->Error(r.line(), internal::ChildPath(r.path(), "url"), "url is required");
-  } else if (internal::ReadString(*url, diag_, &loki->url)) {
-    if (loki->url.empty()) {
-      diag_->Error(url->line, url->path, "url must not be empty");
-    } else if (absl::Status s = ValidateHttpUrl(loki->url); !s.ok()) {
-      diag_->Error(url->line, url->path, std::string(s.message()));
-      loki->url.clear();
-    }
-  }
+  ReadRequiredHttpUrl(r, &loki->url);
   if (const Field* f = r.Take("name"); f != nullptr && !f->IsNull()) {
     if (internal::ReadString(*f, diag_, &loki->name) && !internal::IsValidUtf8(loki->name)) {
       diag_->Error(f->line, f->path, "name is not valid UTF-8");
