@@ -69,6 +69,12 @@ struct ScrapeManager::Metrics {
                     .Help("Scrapes retried once after the connection broke early in their "
                           "timeout, by job.")
                     .Register(*registry)),
+        throttled(prometheus::BuildCounter()
+                      .Name("tender_scrape_throttled_total")
+                      .Help("Scrapes held back to protect their host, by job and reason: "
+                            "concurrency (waited for a slot), retry_after (not sent: the host "
+                            "answered 429/503 with Retry-After).")
+                      .Register(*registry)),
         ring_dropped(prometheus::BuildCounter()
                          .Name("tender_scrape_batches_dropped_total")
                          .Help("Scrape batches dropped because the ingest ring stayed full.")
@@ -91,11 +97,15 @@ struct ScrapeManager::Metrics {
   prometheus::Family<prometheus::Counter>& stale_markers;
   prometheus::Family<prometheus::Counter>& limit_hits;
   prometheus::Family<prometheus::Counter>& retries;
+  prometheus::Family<prometheus::Counter>& throttled;
   prometheus::Counter& ring_dropped;
   prometheus::Gauge& targets;
 };
 
 namespace {
+
+// The longest a host's Retry-After holds its scrapes back.
+constexpr absl::Duration kMaxRetryAfter = absl::Minutes(5);
 
 const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
   static const auto* b = new prometheus::Histogram::BucketBoundaries{
@@ -124,7 +134,9 @@ absl::Time FirstScrapeTime(absl::Time now, absl::Duration interval, uint64_t has
 }
 
 ScrapeManager::ScrapeManager(Settings settings)
-    : settings_(std::move(settings)), metrics_(std::make_unique<Metrics>(settings_.registry)) {
+    : settings_(std::move(settings)),
+      metrics_(std::make_unique<Metrics>(settings_.registry)),
+      gate_(settings_.max_concurrent_per_host) {
   Fetcher::Settings fs;
   fs.user_agent = settings_.user_agent;
   fetcher_ = std::make_unique<Fetcher>(fs);
@@ -293,7 +305,28 @@ void ScrapeManager::StartScrape(const std::shared_ptr<Loop>& loop, absl::Time no
   req.body_size_limit = t.config ? t.config->body_size_limit : 0;
   req.accept_gzip = t.config ? t.config->enable_compression : true;
   req.connection_key = t.hash;
-  Fetch(loop, std::move(req), now, /*retry=*/false);
+  const std::string host = HostKey(t.url);
+  if (const absl::Time until = gate_.BlockedUntil(host); until > now) {
+    metrics_->throttled.Add({{"job", t.job}, {"reason", "retry_after"}}).Increment();
+    Work w;
+    w.loop = loop;
+    w.result.status = absl::UnavailableError(absl::StrCat(
+        "not scraped: ", host, " asked to be left alone until ",
+        absl::FormatTime(absl::RFC3339_sec, until, absl::UTCTimeZone()), " (Retry-After)"));
+    w.timestamp_ms = absl::ToUnixMillis(now);
+    w.started = now;
+    Enqueue(std::move(w));
+    return;
+  }
+  // A scrape that waits for a slot starts (and is timestamped) when it gets one.
+  std::function<void()> start = [this, loop, req = std::move(req)]() {
+    Fetch(loop, req, absl::Now(), /*retry=*/false);
+  };
+  if (gate_.Acquire(host, start)) {
+    start();
+  } else {
+    metrics_->throttled.Add({{"job", t.job}, {"reason", "concurrency"}}).Increment();
+  }
 }
 
 void ScrapeManager::Fetch(const std::shared_ptr<Loop>& loop, FetchRequest req, absl::Time started,
@@ -313,12 +346,19 @@ void ScrapeManager::Fetch(const std::shared_ptr<Loop>& loop, FetchRequest req, a
       Fetch(loop, std::move(again), started, /*retry=*/true);
       return;
     }
+    // An overloaded host (an API server throttling its proxy) is left alone as it asks.
+    const std::string host = HostKey(t.url);
+    if ((result.http_status == 429 || result.http_status == 503) &&
+        result.retry_after > absl::ZeroDuration()) {
+      gate_.Block(host, absl::Now() + std::min(result.retry_after, kMaxRetryAfter));
+    }
     Work w;
     w.loop = loop;
     w.result = std::move(result);
     w.timestamp_ms = absl::ToUnixMillis(started);
     w.started = started;
     Enqueue(std::move(w));
+    gate_.Release(host);  // May start the next scrape waiting for this host.
   });
 }
 

@@ -22,6 +22,7 @@
 #include "collector/model/labels.h"
 #include "collector/model/series_batch.h"
 #include "collector/ring/ingest_ring.h"
+#include "collector/scrape/host_gate.h"
 #include "collector/scrape/http/fetcher.h"
 #include "collector/scrape/scrape_processor.h"
 #include "collector/scrape/target.h"
@@ -58,6 +59,9 @@ class ScrapeManager {
     prometheus::Registry* registry = nullptr;  // Not owned; may be null in tests.
     std::string user_agent = "tender";
     absl::Duration ring_push_timeout = absl::Seconds(10);
+    // Scrapes running at once against one host:port (e.g. an API server proxying many
+    // targets); the others wait their turn. <= 0: no limit.
+    int max_concurrent_per_host = 16;
   };
 
   explicit ScrapeManager(Settings settings);
@@ -102,6 +106,7 @@ class ScrapeManager {
 
   const Settings settings_;
   std::unique_ptr<Metrics> metrics_;
+  HostGate gate_;
   std::unique_ptr<Fetcher> fetcher_;
 
   mutable std::mutex mu_;  // Guards loops_, wake_, stopping_ and every Loop's scheduling fields.

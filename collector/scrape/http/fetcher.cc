@@ -567,6 +567,11 @@ struct Fetcher::Impl {
         content_type != nullptr) {
       r.content_type = content_type;
     }
+    curl_off_t retry_after = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+        retry_after > 0) {
+      r.retry_after = absl::Seconds(retry_after);
+    }
     curl_off_t wire = 0;
     if (curl_easy_getinfo(easy, CURLINFO_SIZE_DOWNLOAD_T, &wire) == CURLE_OK) {
       r.wire_bytes = static_cast<int64_t>(wire);

@@ -71,6 +71,8 @@ struct FetchResult {
   // The connection broke before a complete response: reset, closed without a reply, a send or
   // receive error, or a body cut short. Worth one quick retry on a flaky link.
   bool connection_lost = false;
+  // The response's Retry-After (seconds or an HTTP date, as curl parses it); zero when absent.
+  absl::Duration retry_after;
 };
 
 // Drives all requests on one thread through curl multi.

@@ -59,6 +59,11 @@ class ScrapeManagerTest : public ::testing::Test {
       ++requests_;
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
       --concurrent_;
+      if (throttle_next_.exchange(false)) {
+        res.status = 429;
+        res.set_header("Retry-After", "2");
+        return;
+      }
       res.set_content("m{a=\"1\"} 1\n", "text/plain; version=0.0.4");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -90,8 +95,18 @@ class ScrapeManagerTest : public ::testing::Test {
   std::atomic<int> max_concurrent_{0};
   std::atomic<int> requests_{0};
   std::atomic<int> delay_ms_{0};
+  std::atomic<bool> throttle_next_{false};
   std::string accept_, timeout_header_;
 };
+
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (cond()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return cond();
+}
 
 // Pops batches until `pred` holds on the decoded series names seen so far or time runs out.
 bool DrainUntil(BatchRing& ring, std::vector<std::pair<std::string, uint64_t>>& seen,
@@ -277,6 +292,68 @@ TEST_F(ScrapeManagerTest, ConnectionResetIsRetriedOnce) {
     for (const auto& m : family.metric) retries += m.counter.value;
   }
   EXPECT_EQ(retries, ups(1.0) + ups(0.0));
+}
+
+// Many targets behind one host (an API server proxying them): at most
+// max_concurrent_per_host scrapes reach it at once, the others wait their turn and still
+// succeed; a 429 with Retry-After keeps every scrape of that host back until then.
+TEST_F(ScrapeManagerTest, ProtectsASharedHost) {
+  prometheus::Registry registry;
+  BatchRing ring(1, 256);
+  ScrapeManager::Settings s;
+  s.ring = &ring;
+  s.registry = &registry;
+  s.max_concurrent_per_host = 2;
+  ScrapeManager manager(s);
+  ASSERT_TRUE(manager.Start().ok());
+  delay_ms_ = 200;
+  std::vector<std::shared_ptr<const Target>> targets;
+  for (int i = 0; i < 6; ++i) {
+    auto t = std::make_shared<Target>(*MakeTarget(absl::Seconds(1), absl::Seconds(3)));
+    t->labels = {{"instance", "node-" + std::to_string(i)}, {"job", "j"}};
+    t->hash = TargetHash(t->job, t->labels);
+    targets.push_back(t);
+  }
+  manager.ApplyTargets(targets);
+  std::vector<std::pair<std::string, uint64_t>> seen;
+  auto ups = [&](double v) {
+    int n = 0;
+    for (const auto& [k, bits] : seen) n += k == "up" && bits == protowire::DoubleBits(v);
+    return n;
+  };
+  ASSERT_TRUE(DrainUntil(
+      ring, seen, [&] { return ups(1.0) >= 12; }, absl::Seconds(30)));
+  EXPECT_LE(max_concurrent_.load(), 2);
+  EXPECT_EQ(ups(0.0), 0);
+  auto counter = [&](const std::string& name, const std::string& reason) {
+    double total = 0;
+    for (const auto& family : registry.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "reason" && l.value == reason) total += m.counter.value;
+        }
+      }
+    }
+    return total;
+  };
+  EXPECT_GT(counter("tender_scrape_throttled_total", "concurrency"), 0);
+
+  // The host answers 429 with Retry-After: 2; for two seconds no scrape is sent to it.
+  delay_ms_ = 0;
+  throttle_next_ = true;
+  ASSERT_TRUE(WaitFor([&] { return !throttle_next_.load(); }, absl::Seconds(10)));
+  const int requests_after_429 = requests_.load();
+  // For the next second the scrapes due are failed without a request (two were possibly on
+  // their way already, within the concurrency cap).
+  DrainUntil(
+      ring, seen, [] { return false; }, absl::Seconds(1));
+  EXPECT_LE(requests_.load() - requests_after_429, 2);
+  EXPECT_GE(counter("tender_scrape_throttled_total", "retry_after"), 3);
+  // Afterwards scraping resumes.
+  const int before = requests_.load();
+  EXPECT_TRUE(WaitFor([&] { return requests_.load() > before + 3; }, absl::Seconds(10)));
+  manager.Shutdown();
 }
 
 }  // namespace
