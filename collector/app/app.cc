@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collector/app/discovery_manager.h"
@@ -56,7 +57,10 @@ constexpr char kUsage[] =
     "  --storage.path=DIR            data directory (default data/)\n"
     "  --log.level=LEVEL             debug|info|warn|error (default info)\n"
     "  --log.format=FORMAT           logfmt|json (default logfmt)\n"
-    "  --web.enable-lifecycle        serve POST /-/reload\n";
+    "  --web.enable-lifecycle        serve POST /-/reload\n"
+    "  --scrape.max-concurrent-per-host=N\n"
+    "                                scrapes at once against one host:port, e.g. an API\n"
+    "                                server proxying many targets (default 16; 0 = no limit)\n";
 
 struct Flags {
   std::string config_file;
@@ -65,6 +69,7 @@ struct Flags {
   std::string log_level = "info";
   std::string log_format = "logfmt";
   bool enable_lifecycle = false;
+  int max_concurrent_per_host = 16;
 };
 
 // Parses --name=value and --name value. Returns false (with a message) on unknown flags.
@@ -101,6 +106,12 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* flags, std::string*
       flags->log_level = value;
     } else if (name == "log.format") {
       flags->log_format = value;
+    } else if (name == "scrape.max-concurrent-per-host") {
+      if (!absl::SimpleAtoi(value, &flags->max_concurrent_per_host) ||
+          flags->max_concurrent_per_host < 0) {
+        *err = "flag --scrape.max-concurrent-per-host needs a number >= 0";
+        return false;
+      }
     } else {
       *err = "unknown flag --" + name;
       return false;
@@ -326,6 +337,7 @@ int RunCollector(const Flags& flags) {
   ms.ring = &ring;
   ms.registry = registry.get();
   ms.user_agent = user_agent;
+  ms.max_concurrent_per_host = flags.max_concurrent_per_host;
   scrape::ScrapeManager manager(ms);
 
   // Gauges sampled from the ring and the scrape state whenever /metrics is collected.

@@ -88,6 +88,8 @@ TEST(CliTest, CheckMetrics) {
 TEST(CliTest, BadFlagsExitTwo) {
   EXPECT_EQ(Tender("--no.such-flag=1").code, 2);
   EXPECT_EQ(Tender("--log.level=loud").code, 2);
+  EXPECT_EQ(Tender("--scrape.max-concurrent-per-host=-1").code, 2);
+  EXPECT_EQ(Tender("--scrape.max-concurrent-per-host=many").code, 2);
   EXPECT_EQ(Tender("--config.file=" + WriteTemp("nope: [")).code, 2);
 }
 
