@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -54,8 +55,11 @@ class ScrapeManagerTest : public ::testing::Test {
       int seen = max_concurrent_.load();
       while (now > seen && !max_concurrent_.compare_exchange_weak(seen, now)) {
       }
-      accept_ = req.get_header_value("Accept");
-      timeout_header_ = req.get_header_value("X-Prometheus-Scrape-Timeout-Seconds");
+      {
+        std::lock_guard<std::mutex> lock(headers_mu_);
+        accept_ = req.get_header_value("Accept");
+        timeout_header_ = req.get_header_value("X-Prometheus-Scrape-Timeout-Seconds");
+      }
       ++requests_;
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
       --concurrent_;
@@ -96,6 +100,7 @@ class ScrapeManagerTest : public ::testing::Test {
   std::atomic<int> requests_{0};
   std::atomic<int> delay_ms_{0};
   std::atomic<bool> throttle_next_{false};
+  std::mutex headers_mu_;  // The server answers on several threads.
   std::string accept_, timeout_header_;
 };
 
@@ -144,8 +149,11 @@ TEST_F(ScrapeManagerTest, ScrapesNeverOverlapAndRemovedTargetsGoStale) {
   ASSERT_TRUE(DrainUntil(
       ring, seen, [&] { return count("up") >= 3; }, absl::Seconds(10)));
   EXPECT_EQ(max_concurrent_.load(), 1);
-  EXPECT_EQ(timeout_header_, "1");
-  EXPECT_NE(accept_.find("application/openmetrics-text;version=1.0.0"), std::string::npos);
+  {
+    std::lock_guard<std::mutex> lock(headers_mu_);
+    EXPECT_EQ(timeout_header_, "1");
+    EXPECT_NE(accept_.find("application/openmetrics-text;version=1.0.0"), std::string::npos);
+  }
   EXPECT_EQ(manager.Snapshot().size(), 1u);
   EXPECT_EQ(manager.Snapshot()[0].health, "up");
 
