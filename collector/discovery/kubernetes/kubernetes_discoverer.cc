@@ -89,6 +89,7 @@ KubernetesDiscoverer::KubernetesDiscoverer(config::KubernetesSdConfig config,
       on_change_(std::move(on_change)),
       options_(std::move(options)),
       owned_registry_(registry == nullptr ? std::make_unique<prometheus::Registry>() : nullptr),
+      registry_(registry),
       events_(&prometheus::BuildCounter()
                    .Name("tender_sd_kubernetes_events_total")
                    .Help("Kubernetes objects added, updated and deleted, by resource role, as "
@@ -201,6 +202,29 @@ absl::Status KubernetesDiscoverer::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     synced_.assign(informers_.size(), false);
+  }
+  // One set of counters per informer, labelled with its resource path.
+  prometheus::Registry& registry = registry_ != nullptr ? *registry_ : *owned_registry_;
+  auto family = [&registry](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+  };
+  auto* lists = family("tender_k8s_lists_total", "Completed lists of a resource (all pages).");
+  auto* watches = family("tender_k8s_watches_total", "Watch requests started for a resource.");
+  auto* expired = family("tender_k8s_watch_expired_total",
+                         "410 Gone (HTTP or ERROR event) answers that forced a re-list.");
+  auto* errors = family("tender_k8s_request_errors_total",
+                        "Failed list or watch requests and broken watch streams (410 excluded).");
+  auto* events =
+      family("tender_k8s_watch_events_total", "Watch events applied, bookmarks included.");
+  for (const std::string& path : paths_) {
+    const prometheus::Labels labels{{"role", config_.role}, {"resource", path}};
+    InformerCounters c;
+    c.lists = &lists->Add(labels);
+    c.watches = &watches->Add(labels);
+    c.expired = &expired->Add(labels);
+    c.errors = &errors->Add(labels);
+    c.events = &events->Add(labels);
+    informer_counters_.push_back(c);
   }
   reporter_ = std::thread([this] { ReportLoop(); });
   for (auto& inf : informers_) {
@@ -369,14 +393,41 @@ void KubernetesDiscoverer::MarkDirtyLocked() {
   cv_.notify_all();
 }
 
+void KubernetesDiscoverer::PublishInformerStats() {
+  for (size_t i = 0; i < informers_.size(); ++i) {
+    const k8s::InformerStats st = informers_[i]->Stats();
+    InformerCounters& c = informer_counters_[i];
+    // The informer counts with plain integers; its counters move by what changed since the
+    // last publish (two jobs watching the same resource share the counters and add up).
+    auto add = [](prometheus::Counter* counter, int64_t value, int64_t* published) {
+      if (value > *published) counter->Increment(static_cast<double>(value - *published));
+      *published = value;
+    };
+    add(c.lists, st.lists, &c.published.lists);
+    add(c.watches, st.watches, &c.published.watches);
+    add(c.expired, st.expired, &c.published.expired);
+    add(c.errors, st.errors, &c.published.errors);
+    add(c.events, st.events, &c.published.events);
+  }
+}
+
 void KubernetesDiscoverer::ReportLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopped_ || dirty_; });
+    // Wakes for changes, and every few seconds to publish the informers' counters.
+    if (!cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.stats_interval),
+                      [this] { return stopped_ || dirty_; })) {
+      lock.unlock();
+      PublishInformerStats();
+      lock.lock();
+      continue;
+    }
     // Let the burst this change belongs to finish, so it becomes one report.
     cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.report_delay),
                  [this] { return stopped_; });
     if (stopped_) {
+      lock.unlock();
+      PublishInformerStats();
       return;
     }
     dirty_ = false;

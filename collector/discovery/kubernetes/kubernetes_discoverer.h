@@ -55,6 +55,8 @@ class KubernetesDiscoverer {
     std::string service_account_dir = std::string(k8s::kServiceAccountDir);
     // How long a change waits for others before the groups are reported.
     absl::Duration report_delay = absl::Milliseconds(500);
+    // How often the informers' request counters are published as tender_k8s_* metrics.
+    absl::Duration stats_interval = absl::Seconds(5);
   };
 
   // `on_change` receives every current group (sorted by source) each time the set changes,
@@ -93,6 +95,8 @@ class KubernetesDiscoverer {
   void RebuildLocked(const k8s::Object& primary) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkDirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportLoop();
+  // Copies every informer's Stats() into its counters (reporter thread).
+  void PublishInformerStats();
   Kind PrimaryKind() const;
   // The list/watch path of `kind`, in namespace `ns` ("" = all namespaces or cluster-scoped).
   static std::string PathOf(Kind kind, const std::string& ns);
@@ -101,7 +105,18 @@ class KubernetesDiscoverer {
   const std::function<void(std::vector<TargetGroup>)> on_change_;
   const Options options_;
   std::unique_ptr<prometheus::Registry> owned_registry_;
+  prometheus::Registry* const registry_;  // The caller's, or null (then owned_registry_).
   prometheus::Family<prometheus::Counter>* events_;
+  struct InformerCounters {
+    prometheus::Counter* lists;
+    prometheus::Counter* watches;
+    prometheus::Counter* expired;
+    prometheus::Counter* errors;
+    prometheus::Counter* events;
+    k8s::InformerStats published;  // What was added to the counters so far.
+  };
+  // Parallel to informers_; written by Start before the reporter thread starts.
+  std::vector<InformerCounters> informer_counters_;
 
   std::unique_ptr<k8s::RestClient> client_;
   std::vector<std::unique_ptr<k8s::Informer>> informers_;  // Owner thread only.

@@ -539,6 +539,20 @@ TEST_F(KubernetesDiscovererTest, ExpiredWatchRecoversWithoutLossOrDuplicates) {
   // Events after the recovery still arrive.
   api_.Upsert("pods", PodJson("default", "d", "10.2.0.4"));
   reports_.WaitFor([](const auto& g) { return HasAddress(g, "10.2.0.4:80"); });
+
+  // The informer's requests are counted (published at the latest when discovery stops).
+  discoverer_->Shutdown();
+  const std::string metrics = prometheus::TextSerializer().Serialize(registry_.Collect());
+  auto value = [&](const std::string& name) {
+    const std::string key = name + "{resource=\"/api/v1/pods\",role=\"pod\"} ";
+    const size_t at = metrics.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + key.size()));
+  };
+  EXPECT_GE(value("tender_k8s_watch_expired_total"), 1);
+  EXPECT_GE(value("tender_k8s_lists_total"), 2);  // The first list and the re-list.
+  EXPECT_GE(value("tender_k8s_watches_total"), 2);
+  EXPECT_GE(value("tender_k8s_watch_events_total"), 2);
+  EXPECT_EQ(value("tender_k8s_request_errors_total"), 0);
 }
 
 TEST_F(KubernetesDiscovererTest, NamespacesAndSelectorsReachTheApiServer) {
