@@ -289,6 +289,33 @@ TargetGroup BuildNodeGroup(const rapidjson::Value& node) {
   return g;
 }
 
+// The pod an endpoint's targetRef names, when it is a pod the store knows; else null.
+const Value* TargetPod(const Value* ref, const Lookups& lookups) {
+  if (ref == nullptr || Str(ref, {"kind"}) != "Pod" || !lookups.pod) return nullptr;
+  return lookups.pod(Str(ref, {"namespace"}), Str(ref, {"name"}));
+}
+
+// The pods endpoints pointed at, in order of first sight, with the container ports an
+// endpoint port covered; the rest become targets of their own (Prometheus's "seenPods").
+class SeenPods {
+ public:
+  std::set<std::string>& Covered(const Value* pod) {
+    auto it =
+        std::find_if(pods_.begin(), pods_.end(), [&](const auto& e) { return e.first == pod; });
+    if (it == pods_.end()) {
+      pods_.push_back({pod, {}});
+      it = pods_.end() - 1;
+    }
+    return it->second;
+  }
+  void AddUncoveredPorts(TargetGroup& g, bool with_init) const {
+    for (const auto& [pod, covered] : pods_) AddUncoveredPodPorts(g, *pod, covered, with_init);
+  }
+
+ private:
+  std::vector<std::pair<const Value*, std::set<std::string>>> pods_;
+};
+
 TargetGroup BuildPodGroup(const rapidjson::Value& pod, const Lookups& lookups) {
   TargetGroup g;
   g.source = GroupSource("pod", Namespace(pod), Name(pod));
@@ -381,7 +408,7 @@ TargetGroup BuildEndpointsGroup(const rapidjson::Value& eps, const Lookups& look
   g.labels = labels.Take();
 
   // Pods seen behind an address, with the endpoint ports that covered them, in first-seen order.
-  std::vector<std::pair<const Value*, std::set<std::string>>> seen_pods;
+  SeenPods seen_pods;
   auto add = [&](const Value* addr, const Value* port, std::string_view ready) {
     const std::string port_number = Int(Member(port, "port"));
     Builder t;
@@ -402,20 +429,12 @@ TargetGroup BuildEndpointsGroup(const rapidjson::Value& eps, const Lookups& look
     } else if (ref != nullptr && Str(ref, {"kind"}) == "Node") {
       AddNodeMeta(t, Str(ref, {"name"}), lookups);
     }
-    const Value* pod = nullptr;
-    if (ref != nullptr && Str(ref, {"kind"}) == "Pod" && lookups.pod) {
-      pod = lookups.pod(Str(ref, {"namespace"}), Str(ref, {"name"}));
-    }
+    const Value* pod = TargetPod(ref, lookups);
     if (pod == nullptr) {
       AddTarget(g, t.Take());
       return;
     }
-    auto it = std::find_if(seen_pods.begin(), seen_pods.end(),
-                           [&](const auto& e) { return e.first == pod; });
-    if (it == seen_pods.end()) {
-      seen_pods.push_back({pod, {}});
-      it = seen_pods.end() - 1;
-    }
+    std::set<std::string>& covered = seen_pods.Covered(pod);
     t.Merge(PodLabels(*pod));
     bool matched = false;
     for (const auto& [c, init] : Containers(*pod, /*with_init=*/false)) {
@@ -430,7 +449,7 @@ TargetGroup BuildEndpointsGroup(const rapidjson::Value& eps, const Lookups& look
         }
       }
     }
-    it->second.insert(port_number);
+    covered.insert(port_number);
     AddTarget(g, t.Take());
   };
   for (const Value* subset : Items(Member(&eps, "subsets"))) {
@@ -443,9 +462,7 @@ TargetGroup BuildEndpointsGroup(const rapidjson::Value& eps, const Lookups& look
       }
     }
   }
-  for (const auto& [pod, covered] : seen_pods) {
-    AddUncoveredPodPorts(g, *pod, covered, /*with_init=*/false);
-  }
+  seen_pods.AddUncoveredPorts(g, /*with_init=*/false);
   return g;
 }
 
@@ -467,7 +484,7 @@ TargetGroup BuildEndpointSliceGroup(const rapidjson::Value& slice, const Lookups
   AddNamespaceMeta(labels, ns, lookups);
   g.labels = labels.Take();
 
-  std::vector<std::pair<const Value*, std::set<std::string>>> seen_pods;
+  SeenPods seen_pods;
   auto add = [&](std::string_view addr, const Value* ep, const Value* port) {
     const Value* port_value = Member(port, "port");
     const std::string port_number = Int(port_value);
@@ -506,20 +523,12 @@ TargetGroup BuildEndpointSliceGroup(const rapidjson::Value& slice, const Lookups
     } else {
       AddNodeMeta(t, node_name, lookups);
     }
-    const Value* pod = nullptr;
-    if (ref != nullptr && Str(ref, {"kind"}) == "Pod" && lookups.pod) {
-      pod = lookups.pod(Str(ref, {"namespace"}), Str(ref, {"name"}));
-    }
+    const Value* pod = TargetPod(ref, lookups);
     if (pod == nullptr) {
       AddTarget(g, t.Take());
       return;
     }
-    auto it = std::find_if(seen_pods.begin(), seen_pods.end(),
-                           [&](const auto& e) { return e.first == pod; });
-    if (it == seen_pods.end()) {
-      seen_pods.push_back({pod, {}});
-      it = seen_pods.end() - 1;
-    }
+    std::set<std::string>& covered = seen_pods.Covered(pod);
     t.Merge(PodLabels(*pod));
     bool matched = false;
     for (const auto& [c, init] : Containers(*pod, /*with_init=*/true)) {
@@ -537,7 +546,7 @@ TargetGroup BuildEndpointSliceGroup(const rapidjson::Value& slice, const Lookups
       }
     }
     if (port_value != nullptr) {
-      it->second.insert(port_number);
+      covered.insert(port_number);
     }
     AddTarget(g, t.Take());
   };
@@ -548,9 +557,7 @@ TargetGroup BuildEndpointSliceGroup(const rapidjson::Value& slice, const Lookups
       }
     }
   }
-  for (const auto& [pod, covered] : seen_pods) {
-    AddUncoveredPodPorts(g, *pod, covered, /*with_init=*/true);
-  }
+  seen_pods.AddUncoveredPorts(g, /*with_init=*/true);
   return g;
 }
 
