@@ -293,20 +293,17 @@ class ShardSender {
         if (abort_) break;
         draining = draining_;
       }
-      const std::optional<uint64_t> last = queue_->PeekMany(
-          max, kMaxBatchesPerPeek, &batches, draining ? absl::ZeroDuration() : absl::Seconds(1));
-      if (!last.has_value()) {
+      // Wait (without reading the queue) for something to send, then for a full request but
+      // not longer than batch_send_deadline. A drain's Wake ends either wait; the loop then
+      // sees draining_.
+      const size_t queued = queue_->samples();
+      if (queued == 0) {
         waiting_since.reset();
         if (draining) break;
+        queue_->WaitForSamples(1, absl::Seconds(1));
         continue;
       }
-      // A drain that began during PeekMany used up its wake-up there: look again.
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        draining = draining_;
-      }
-      // Wait for a full request, but not longer than batch_send_deadline.
-      if (!draining && queue_->samples() < max) {
+      if (!draining && queued < max) {
         const absl::Time now = absl::Now();
         if (!waiting_since.has_value()) waiting_since = now;
         const absl::Duration left = *waiting_since + shared_->batch_send_deadline - now;
@@ -315,6 +312,9 @@ class ShardSender {
           continue;
         }
       }
+      const std::optional<uint64_t> last =
+          queue_->PeekMany(max, kMaxBatchesPerPeek, &batches, absl::ZeroDuration());
+      if (!last.has_value()) continue;  // Dropped by a bound meanwhile.
       waiting_since.reset();
       if (SendBatches(&batches) == SendResult::kStopped) break;
       queue_->PopThrough(*last);
