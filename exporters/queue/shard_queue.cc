@@ -701,6 +701,13 @@ size_t ShardQueue::batches() const {
   return disk_records_ + memory_.size();
 }
 
+size_t ShardQueue::memory_samples() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const MemoryEntry& e : memory_) n += e.batch.samples;
+  return n;
+}
+
 size_t ShardQueue::samples() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<size_t>(samples_);

@@ -114,9 +114,10 @@ class ShardQueue {
   absl::Status Flush(absl::Duration deadline);
 
   size_t memory_bytes() const;
-  size_t disk_bytes() const;  // Size of the segment files, headers included.
-  size_t batches() const;     // In memory and on disk.
-  size_t samples() const;     // In memory and on disk.
+  size_t disk_bytes() const;      // Size of the segment files, headers included.
+  size_t batches() const;         // In memory and on disk.
+  size_t samples() const;         // In memory and on disk.
+  size_t memory_samples() const;  // In memory only (what a Flush has not written yet).
   Stats stats() const;
 
  private:

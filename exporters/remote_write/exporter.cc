@@ -274,7 +274,7 @@ class ShardSender {
                {{"remote_name", shared_->config.name},
                 {"shard", Itoa(index_)},
                 {"error", FromAbsl(status.message())}});
-    return static_cast<int64_t>(queue_->memory_bytes() > 0 ? left : 0);
+    return static_cast<int64_t>(queue_->memory_samples());  // Lost with the process.
   }
 
   queue::ShardQueue& queue() { return *queue_; }

@@ -169,6 +169,7 @@ TEST(ShardQueueTest, PeekManyFillsUpToMaxSamplesAcrossDiskAndMemory) {
   for (uint64_t i = 10; i < 20; ++i) q->Push(MakeBatch(i, 100));
   ASSERT_GT(q->disk_bytes(), 0u);
   EXPECT_EQ(q->samples(), 145u);
+  EXPECT_EQ(q->memory_samples(), 17u + 18u + 19u);  // The budget holds the newest three.
   std::vector<model::SeriesBatch> got;
   // 10 + 11 + 12 = 33 <= 40 < 33 + 13.
   std::optional<uint64_t> last = q->PeekMany(40, 100, &got, absl::ZeroDuration());
