@@ -56,7 +56,6 @@ class E2EDurabilityTest : public ::testing::Test {
     fixture_port_ = fixture_.bind_to_any_port("127.0.0.1");
     fixture_thread_ = std::thread([this] { fixture_.listen_after_bind(); });
     prom_port_ = FreePort();
-    { std::ofstream(dir_ + "/prometheus.yml") << "global:\n  scrape_interval: 1m\n"; }
     StartPrometheus();
     tender_port_ = FreePort();
   }
@@ -79,22 +78,10 @@ class E2EDurabilityTest : public ::testing::Test {
   }
 
   void StartPrometheus() {
-    prometheus_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{Env("PROMETHEUS_BIN", "prometheus"),
-                                 "--config.file=" + dir_ + "/prometheus.yml",
-                                 "--storage.tsdb.path=" + dir_ + "/prom-data",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", prom_port_),
-                                 "--web.enable-remote-write-receiver"},
-        dir_ + "/prometheus.log");
+    prometheus_ = StartPrometheusReceiver(dir_, prom_port_);
+    ASSERT_NE(prometheus_, nullptr) << ReadFile(dir_ + "/prometheus.log");
     prom_ = std::make_unique<httplib::Client>("127.0.0.1", prom_port_);
     prom_->set_read_timeout(10, 0);
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          auto r = prom_->Get("/-/ready");
-          return r && r->status == 200;
-        },
-        absl::Seconds(60)))
-        << ReadFile(dir_ + "/prometheus.log");
   }
 
   void StopPrometheus() {

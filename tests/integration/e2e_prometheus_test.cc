@@ -94,22 +94,9 @@ class E2EPrometheusTest : public ::testing::Test {
 
     // Real Prometheus with the remote-write receiver.
     prom_port_ = FreePort();
-    { std::ofstream(dir_ + "/prometheus.yml") << "global:\n  scrape_interval: 1m\n"; }
-    prometheus_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{Env("PROMETHEUS_BIN", "prometheus"),
-                                 "--config.file=" + dir_ + "/prometheus.yml",
-                                 "--storage.tsdb.path=" + dir_ + "/prom-data",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", prom_port_),
-                                 "--web.enable-remote-write-receiver"},
-        dir_ + "/prometheus.log");
+    prometheus_ = StartPrometheusReceiver(dir_, prom_port_);
+    ASSERT_NE(prometheus_, nullptr) << ReadFile(dir_ + "/prometheus.log");
     prom_ = std::make_unique<httplib::Client>("127.0.0.1", prom_port_);
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          auto r = prom_->Get("/-/ready");
-          return r && r->status == 200;
-        },
-        absl::Seconds(60)))
-        << ReadFile(dir_ + "/prometheus.log");
 
     // Real node-exporter.
     node_port_ = FreePort();

@@ -13,9 +13,30 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "httplib.h"
 
 namespace tender::testing {
+
+std::unique_ptr<ChildProcess> StartPrometheusReceiver(const std::string& dir, int port) {
+  const std::string config = dir + "/prometheus.yml";
+  if (!std::ifstream(config).good()) std::ofstream(config) << "global:\n  scrape_interval: 1m\n";
+  auto prometheus = std::make_unique<ChildProcess>(
+      std::vector<std::string>{Env("PROMETHEUS_BIN", "prometheus"), "--config.file=" + config,
+                               "--storage.tsdb.path=" + dir + "/prom-data",
+                               absl::StrCat("--web.listen-address=127.0.0.1:", port),
+                               "--web.enable-remote-write-receiver"},
+      dir + "/prometheus.log");
+  httplib::Client client("127.0.0.1", port);
+  const bool ready = WaitFor(
+      [&] {
+        auto r = client.Get("/-/ready");
+        return r && r->status == 200;
+      },
+      absl::Seconds(60));
+  return ready ? std::move(prometheus) : nullptr;
+}
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path) {
   pid_ = fork();

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,12 @@ class ChildProcess {
   bool exited_ = false;
   int status_ = 0;
 };
+
+// The real Prometheus (PROMETHEUS_BIN, default "prometheus") as a remote-write receiver on
+// 127.0.0.1:`port`: config `dir`/prometheus.yml (written when missing), data in
+// `dir`/prom-data (kept across restarts), log in `dir`/prometheus.log. Returns once /-/ready
+// answers 200, or null after 60 s.
+std::unique_ptr<ChildProcess> StartPrometheusReceiver(const std::string& dir, int port);
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
