@@ -1,6 +1,9 @@
 #include "collector/scrape/http/fetcher.h"
 
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -43,6 +46,13 @@ constexpr size_t kMaxRecycledBuffers = 256;
 constexpr long kMaxSecretFileBytes = 1 << 20;
 // Idle connections kept beyond one per cached handle (temporary handles, redirects).
 constexpr long kExtraIdleConnections = 64;
+// API-server connections (see the Fetcher comment): keep-alive probes after 10 s idle, every
+// 5 s, 3 of them; unacknowledged data gives up after 30 s. A dead idle connection is thus
+// noticed about 25 s after its last traffic, before the usual 30 s scrape interval comes round.
+constexpr long kApiKeepIdleSeconds = 10;
+constexpr long kApiKeepIntervalSeconds = 5;
+constexpr int kApiKeepCount = 3;
+constexpr unsigned int kApiUserTimeoutMs = 30000;
 
 std::once_flag g_curl_init_once;
 CURLcode g_curl_init_code = CURLE_OK;
@@ -162,8 +172,21 @@ absl::StatusOr<std::optional<ServerNameRewrite>> RewriteForServerName(
   return std::optional<ServerNameRewrite>(std::move(rw));
 }
 
+// CURLOPT_SOCKOPTFUNCTION for API-server connections: the probe count and TCP_USER_TIMEOUT,
+// which curl 7.88 has no options for. Failures are ignored (the connection still works).
+int SetApiSocketOptions(void* /*user*/, curl_socket_t fd, curlsocktype purpose) {
+  if (purpose == CURLSOCKTYPE_IPCXN) {
+    int count = kApiKeepCount;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+    unsigned int user_timeout = kApiUserTimeoutMs;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+  }
+  return CURL_SOCKOPT_OK;
+}
+
 // One request in flight.
 struct Transfer {
+  absl::Time started;
   FetchRequest request;
   std::function<void(FetchResult&&)> done;
   FetchResult result;
@@ -399,7 +422,16 @@ struct Fetcher::Impl {
         return absl::ResourceExhaustedError("out of memory building request headers");
       }
     }
-    const config::HttpClientConfig* http = r.http;
+    const ApiServerConnection* api = r.api_server.get();
+    const config::HttpClientConfig* http = api == nullptr ? r.http : nullptr;
+    if (api != nullptr && !has_authorization && !api->authorization.empty()) {
+      if (HasLineBreak(api->authorization)) {
+        return absl::FailedPreconditionError("credentials contain a line break");
+      }
+      if (!Append(t.headers, absl::StrCat("Authorization: ", api->authorization))) {
+        return absl::ResourceExhaustedError("out of memory building request headers");
+      }
+    }
     if (http != nullptr && !has_authorization) {
       // Basic auth wins over `authorization` when both are set, as in Prometheus (whose config
       // loader rejects that combination anyway).
@@ -437,9 +469,12 @@ struct Fetcher::Impl {
         return absl::ResourceExhaustedError("out of memory building request headers");
       }
     }
-    if (http != nullptr && !http->tls_config.server_name.empty()) {
+    const std::string& server_name =
+        api != nullptr ? api->server_name
+                       : (http != nullptr ? http->tls_config.server_name : std::string());
+    if (!server_name.empty()) {
       absl::StatusOr<std::optional<ServerNameRewrite>> rw =
-          RewriteForServerName(r.url, http->tls_config.server_name);
+          RewriteForServerName(r.url, server_name);
       if (!rw.ok()) {
         return rw.status();
       }
@@ -467,15 +502,50 @@ struct Fetcher::Impl {
     set(CURLOPT_WRITEFUNCTION, &WriteBody);
     set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
     set(CURLOPT_ACCEPT_ENCODING, r.accept_gzip ? "gzip" : "identity");
-    // HTTP/1.1 like Prometheus scrapes (enable_http2 defaults to false for scrape configs).
-    set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    if (api == nullptr) {
+      // HTTP/1.1 like Prometheus scrapes (enable_http2 defaults to false for scrape configs).
+      set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    } else {
+      // Many scrapes on one connection: HTTP/2 over TLS when offered, waiting for an existing
+      // connection's multiplexing rather than opening another.
+      set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+      set(CURLOPT_PIPEWAIT, 1L);
+    }
     set(CURLOPT_PROTOCOLS_STR, "http,https");
     set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     set(CURLOPT_FOLLOWLOCATION, 1L);
     set(CURLOPT_MAXREDIRS, kMaxRedirects);
     // No proxy from the environment (http_proxy etc.); Prometheus uses none unless configured.
-    set(CURLOPT_PROXY, "");
+    set(CURLOPT_PROXY, api != nullptr ? api->proxy_url.c_str() : "");
     set(CURLOPT_TCP_KEEPALIVE, 1L);
+    if (api != nullptr) {
+      set(CURLOPT_TCP_KEEPIDLE, kApiKeepIdleSeconds);
+      set(CURLOPT_TCP_KEEPINTVL, kApiKeepIntervalSeconds);
+      set(CURLOPT_SOCKOPTFUNCTION, &SetApiSocketOptions);
+      if (auto it = api_hosts.find(api->host_key); it != api_hosts.end() && it->second.fresh_next) {
+        it->second.fresh_next = false;
+        set(CURLOPT_FRESH_CONNECT, 1L);
+      }
+      // curl copies blobs (CURL_BLOB_COPY), so these may point into `api`.
+      if (!api->ca_pem.empty()) {
+        curl_blob ca{const_cast<char*>(api->ca_pem.data()), api->ca_pem.size(), CURL_BLOB_COPY};
+        set(CURLOPT_CAINFO_BLOB, &ca);
+      }
+      if (!api->client_cert_pem.empty() && !api->client_key_pem.empty()) {
+        curl_blob cert{const_cast<char*>(api->client_cert_pem.data()), api->client_cert_pem.size(),
+                       CURL_BLOB_COPY};
+        curl_blob key{const_cast<char*>(api->client_key_pem.data()), api->client_key_pem.size(),
+                      CURL_BLOB_COPY};
+        set(CURLOPT_SSLCERTTYPE, "PEM");
+        set(CURLOPT_SSLCERT_BLOB, &cert);
+        set(CURLOPT_SSLKEYTYPE, "PEM");
+        set(CURLOPT_SSLKEY_BLOB, &key);
+      }
+      if (api->insecure_skip_verify) {
+        set(CURLOPT_SSL_VERIFYPEER, 0L);
+        set(CURLOPT_SSL_VERIFYHOST, 0L);
+      }
+    }
     set(CURLOPT_MAXAGE_CONN, kMaxConnectionAgeSeconds);
     if (r.timeout > absl::ZeroDuration()) {
       const long ms = static_cast<long>(std::max<int64_t>(
@@ -517,6 +587,7 @@ struct Fetcher::Impl {
   // Takes one request into curl, or completes it at once when it cannot start.
   void StartTransfer(Pending&& p) {
     auto t = std::make_unique<Transfer>();
+    t->started = absl::Now();
     t->request = std::move(p.request);
     t->done = std::move(p.done);
     t->result.body = fetcher->TakeBuffer();
@@ -549,11 +620,18 @@ struct Fetcher::Impl {
       return;  // Not ours; cannot happen.
     }
     Transfer& t = *node.mapped();
-    curl_multi_remove_handle(multi, easy);
     FetchResult& r = t.result;
+    if (t.request.api_server != nullptr) {
+      // Before the handle leaves the multi: curl finds the connection only while it is in.
+      CheckApiServerHealth(t, code);
+    }
+    curl_multi_remove_handle(multi, easy);
     r.status = StatusFromCurl(code, t);
+    // CURLE_HTTP2*: an HTTP/2 connection or stream went away under the request (for instance
+    // the connection of a timed-out request was shut down; see CheckApiServerHealth).
     r.connection_lost = code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR ||
-                        code == CURLE_GOT_NOTHING || code == CURLE_PARTIAL_FILE;
+                        code == CURLE_GOT_NOTHING || code == CURLE_PARTIAL_FILE ||
+                        code == CURLE_HTTP2 || code == CURLE_HTTP2_STREAM;
     if (t.limit_exceeded) {
       fetcher->counters_.body_limit_exceeded.fetch_add(1, std::memory_order_relaxed);
     }
@@ -600,6 +678,38 @@ struct Fetcher::Impl {
     fetcher->Complete(t.done, std::move(r));
   }
 
+  // Keeps the API server's liveness (when an answer last came back) and shuts down the
+  // connection of a request that timed out while the API server stayed silent: after a
+  // partition, an HTTP/2 connection would otherwise stay in the pool (curl closes a timed-out
+  // stream, not its connection) and every later scrape would wait on it.
+  void CheckApiServerHealth(Transfer& t, CURLcode code) {
+    ApiHost& host = api_hosts[t.request.api_server->host_key];
+    long http_status = 0;
+    const absl::Time now = absl::Now();
+    if (curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &http_status) == CURLE_OK &&
+        http_status > 0) {
+      host.last_answer = now;
+      return;
+    }
+    // A request that started before the last reset waited on the connection already shut
+    // down (or was queued behind it): one reset per silent connection.
+    if (code != CURLE_OPERATION_TIMEDOUT || host.last_answer >= t.started ||
+        host.last_reset >= t.started) {
+      return;
+    }
+    host.last_reset = now;
+    host.fresh_next = true;  // Also when the connection is already gone: no reuse of a peer.
+    curl_socket_t socket = CURL_SOCKET_BAD;
+    if (curl_easy_getinfo(t.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK &&
+        socket != CURL_SOCKET_BAD) {
+      // shutdown, not close: curl still owns the descriptor and closes it when it sees the
+      // connection dead (every stream on it fails at once).
+      ::shutdown(socket, SHUT_RDWR);
+    }
+    t.result.connection_reset = true;
+    fetcher->counters_.connection_resets.fetch_add(1, std::memory_order_relaxed);
+  }
+
   void DrainFinished() {
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
@@ -612,8 +722,15 @@ struct Fetcher::Impl {
     }
   }
 
+  struct ApiHost {
+    absl::Time last_answer = absl::InfinitePast();  // Last response (any status) from it.
+    absl::Time last_reset = absl::InfinitePast();   // Last connection shut down as silent.
+    bool fresh_next = false;                        // The next request opens a new connection.
+  };
+
   Fetcher* const fetcher;
   CURLM* multi = nullptr;
+  absl::flat_hash_map<std::string, ApiHost> api_hosts;  // By ApiServerConnection::host_key.
   absl::flat_hash_map<uint64_t, Handle> handles;
   absl::flat_hash_map<CURL*, std::unique_ptr<Transfer>> in_flight;
 };
@@ -641,6 +758,9 @@ absl::Status Fetcher::Start() {
     curl_multi_setopt(impl->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
                       static_cast<long>(settings_.max_total_connections));
   }
+  // Multiplexing applies to the HTTP/2 connections of API-server requests only; plain scrapes
+  // ask for HTTP/1.1.
+  curl_multi_setopt(impl->multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
   impl->UpdateMaxConnects();
   impl_ = std::move(impl);
   try {
@@ -727,6 +847,7 @@ Fetcher::Stats Fetcher::GetStats() const {
   s.body_limit_exceeded = counters_.body_limit_exceeded.load(std::memory_order_relaxed);
   s.cancelled = counters_.cancelled.load(std::memory_order_relaxed);
   s.reused_connections = counters_.reused_connections.load(std::memory_order_relaxed);
+  s.connection_resets = counters_.connection_resets.load(std::memory_order_relaxed);
   s.in_flight = counters_.in_flight.load(std::memory_order_relaxed);
   return s;
 }
