@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -348,6 +349,20 @@ TEST_F(E2EApiServerProxyTest, ScrapesThroughTheProxyWithinTheCapAndBacksOffOn429
             << "), fixture_up samples delivered " << total << " (before 429s " << before_total
             << ", during " << during_total << ")\n";
   EXPECT_EQ(receiver_.order_violations(), 0u);
+
+  // The token rotates: the API server takes only the new one, the token file gets it, and the
+  // scrapes carry it without a reload (the file is re-read when it changes; a 401 forces it).
+  api_.set_token("r0tated");
+  {
+    std::ofstream(dir_ + "/token.new") << "r0tated\n";
+    ASSERT_EQ(std::rename((dir_ + "/token.new").c_str(), (dir_ + "/token").c_str()), 0);
+  }
+  const int forwarded = api_.proxy_stats().forwarded;
+  ASSERT_TRUE(WaitFor([&] { return api_.proxy_stats().forwarded >= forwarded + 2 * (kNodes + 3); },
+                      absl::Seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return AllUp(); }, absl::Seconds(20)));
+  std::cerr << "token rotation: " << api_.proxy_stats().unauthorized
+            << " proxy requests answered 401 meanwhile\n";
 }
 
 TEST_F(E2EApiServerProxyTest, Http2SharesOneConnectionAndRecoversFromAPartition) {
