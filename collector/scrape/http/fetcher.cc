@@ -1,9 +1,11 @@
 #include "collector/scrape/http/fetcher.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,7 +14,9 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <set>
 #include <system_error>
+#include <unordered_map>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -172,21 +176,10 @@ absl::StatusOr<std::optional<ServerNameRewrite>> RewriteForServerName(
   return std::optional<ServerNameRewrite>(std::move(rw));
 }
 
-// CURLOPT_SOCKOPTFUNCTION for API-server connections: the probe count and TCP_USER_TIMEOUT,
-// which curl 7.88 has no options for. Failures are ignored (the connection still works).
-int SetApiSocketOptions(void* /*user*/, curl_socket_t fd, curlsocktype purpose) {
-  if (purpose == CURLSOCKTYPE_IPCXN) {
-    int count = kApiKeepCount;
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
-    unsigned int user_timeout = kApiUserTimeoutMs;
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
-  }
-  return CURL_SOCKOPT_OK;
-}
-
 // One request in flight.
 struct Transfer {
   absl::Time started;
+  int local_port = 0;  // Of the connection the request went out on (API-server requests).
   FetchRequest request;
   std::function<void(FetchResult&&)> done;
   FetchResult result;
@@ -521,9 +514,16 @@ struct Fetcher::Impl {
     if (api != nullptr) {
       set(CURLOPT_TCP_KEEPIDLE, kApiKeepIdleSeconds);
       set(CURLOPT_TCP_KEEPINTVL, kApiKeepIntervalSeconds);
-      set(CURLOPT_SOCKOPTFUNCTION, &SetApiSocketOptions);
-      if (auto it = api_hosts.find(api->host_key); it != api_hosts.end() && it->second.fresh_next) {
-        it->second.fresh_next = false;
+      // A node of api_hosts: its address stays valid (std::unordered_map).
+      ApiHost* host = &api_hosts[api->host_key];
+      set(CURLOPT_SOCKOPTFUNCTION, &Impl::SocketOpened);
+      set(CURLOPT_SOCKOPTDATA, static_cast<void*>(host));
+      set(CURLOPT_CLOSESOCKETFUNCTION, &Impl::SocketClosing);
+      set(CURLOPT_CLOSESOCKETDATA, static_cast<void*>(host));
+      set(CURLOPT_PREREQFUNCTION, &Impl::RequestGoesOut);
+      set(CURLOPT_PREREQDATA, static_cast<void*>(&t));
+      if (host->fresh_next) {
+        host->fresh_next = false;
         set(CURLOPT_FRESH_CONNECT, 1L);
       }
       // curl copies blobs (CURL_BLOB_COPY), so these may point into `api`.
@@ -678,36 +678,87 @@ struct Fetcher::Impl {
     fetcher->Complete(t.done, std::move(r));
   }
 
-  // Keeps the API server's liveness (when an answer last came back) and shuts down the
-  // connection of a request that timed out while the API server stayed silent: after a
-  // partition, an HTTP/2 connection would otherwise stay in the pool (curl closes a timed-out
-  // stream, not its connection) and every later scrape would wait on it.
+  // Keeps the API server's liveness (when an answer last came back, and which of its
+  // connections have answered at least once) and shuts down the connection of a request that
+  // timed out while the API server stayed silent: after a partition, an HTTP/2 connection would
+  // otherwise stay in the pool (curl closes a timed-out stream, not its connection) and every
+  // later scrape would wait on it. Only a connection that has answered before is given up, and
+  // only once: a new connection slow to answer its first request (a loaded machine, a slow TLS
+  // handshake) is left to curl's own timeouts, or every replacement could be killed before it
+  // answers. Connections are told apart by their local port (CURLOPT_PREREQFUNCTION), since
+  // curl does not say which connection a multiplexed request used once it has finished. With
+  // HTTP/1.1 curl closes a timed-out connection itself, so there is nothing left to shut down.
   void CheckApiServerHealth(Transfer& t, CURLcode code) {
     ApiHost& host = api_hosts[t.request.api_server->host_key];
     long http_status = 0;
-    const absl::Time now = absl::Now();
     if (curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &http_status) == CURLE_OK &&
         http_status > 0) {
-      host.last_answer = now;
+      host.last_answer = absl::Now();
+      if (t.local_port > 0) {
+        host.answered_ports.insert(t.local_port);
+      }
       return;
     }
-    // A request that started before the last reset waited on the connection already shut
-    // down (or was queued behind it): one reset per silent connection.
-    if (code != CURLE_OPERATION_TIMEDOUT || host.last_answer >= t.started ||
-        host.last_reset >= t.started) {
+    if (code != CURLE_OPERATION_TIMEDOUT || host.last_answer >= t.started || t.local_port <= 0 ||
+        host.answered_ports.erase(t.local_port) == 0) {
       return;
     }
-    host.last_reset = now;
-    host.fresh_next = true;  // Also when the connection is already gone: no reuse of a peer.
-    curl_socket_t socket = CURL_SOCKET_BAD;
-    if (curl_easy_getinfo(t.easy, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK &&
-        socket != CURL_SOCKET_BAD) {
-      // shutdown, not close: curl still owns the descriptor and closes it when it sees the
-      // connection dead (every stream on it fails at once).
-      ::shutdown(socket, SHUT_RDWR);
+    for (curl_socket_t socket : host.sockets) {
+      if (LocalPort(socket) == t.local_port) {
+        // shutdown, not close: curl still owns the descriptor and closes it when it sees the
+        // connection dead (every stream on it fails at once).
+        ::shutdown(socket, SHUT_RDWR);
+        host.fresh_next = true;
+        t.result.connection_reset = true;
+        fetcher->counters_.connection_resets.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
     }
-    t.result.connection_reset = true;
-    fetcher->counters_.connection_resets.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  static int LocalPort(curl_socket_t socket) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (getsockname(socket, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return 0;
+    }
+    if (addr.ss_family == AF_INET) {
+      return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    }
+    if (addr.ss_family == AF_INET6) {
+      return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    }
+    return 0;
+  }
+
+  // CURLOPT_SOCKOPTFUNCTION of API-server connections (`host` is their ApiHost): the probe
+  // count and TCP_USER_TIMEOUT, which curl 7.88 has no options for (failures are ignored: the
+  // connection still works), and the socket joins the host's connections.
+  static int SocketOpened(void* host, curl_socket_t socket, curlsocktype purpose) {
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+      int count = kApiKeepCount;
+      setsockopt(socket, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+      unsigned int user_timeout = kApiUserTimeoutMs;
+      setsockopt(socket, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+      static_cast<ApiHost*>(host)->sockets.insert(socket);
+    }
+    return CURL_SOCKOPT_OK;
+  }
+
+  // CURLOPT_CLOSESOCKETFUNCTION of API-server connections.
+  static int SocketClosing(void* host, curl_socket_t socket) {
+    auto* h = static_cast<ApiHost*>(host);
+    if (h->sockets.erase(socket) > 0) {
+      h->answered_ports.erase(LocalPort(socket));
+    }
+    return ::close(socket);
+  }
+
+  // CURLOPT_PREREQFUNCTION: the request is about to go out on a connection.
+  static int RequestGoesOut(void* transfer, char* /*remote_ip*/, char* /*local_ip*/,
+                            int /*remote_port*/, int local_port) {
+    static_cast<Transfer*>(transfer)->local_port = local_port;
+    return CURL_PREREQFUNC_OK;
   }
 
   void DrainFinished() {
@@ -724,13 +775,15 @@ struct Fetcher::Impl {
 
   struct ApiHost {
     absl::Time last_answer = absl::InfinitePast();  // Last response (any status) from it.
-    absl::Time last_reset = absl::InfinitePast();   // Last connection shut down as silent.
-    bool fresh_next = false;                        // The next request opens a new connection.
+    std::set<curl_socket_t> sockets;                // Its open connections.
+    std::set<int> answered_ports;  // Local ports of those that have answered at least once.
+    bool fresh_next = false;       // The next request opens a new connection.
   };
 
   Fetcher* const fetcher;
   CURLM* multi = nullptr;
-  absl::flat_hash_map<std::string, ApiHost> api_hosts;  // By ApiServerConnection::host_key.
+  // By ApiServerConnection::host_key. Node-based: curl callbacks hold ApiHost pointers.
+  std::unordered_map<std::string, ApiHost> api_hosts;
   absl::flat_hash_map<uint64_t, Handle> handles;
   absl::flat_hash_map<CURL*, std::unique_ptr<Transfer>> in_flight;
 };

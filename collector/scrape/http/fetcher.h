@@ -94,8 +94,9 @@ struct FetchResult {
   bool connection_lost = false;
   // The response's Retry-After (seconds or an HTTP date, as curl parses it); zero when absent.
   absl::Duration retry_after;
-  // An API-server request timed out while nothing had come back from that API server since it
-  // started: its connection was shut down so that no further request waits on it.
+  // An API-server request timed out on a connection that had answered before, while nothing
+  // had come back from that API server since it started: that connection was shut down so that
+  // no further request waits on it.
   bool connection_reset = false;
 };
 
@@ -115,12 +116,13 @@ struct FetchResult {
 // plain scrapes stay on HTTP/1.1 as Prometheus's do. A network partition must not leave every
 // scrape hanging on a dead connection, so these connections send TCP keep-alive probes after
 // 10 s idle (every 5 s, 3 probes) and give up on unacknowledged data after 30 s
-// (TCP_USER_TIMEOUT). And when a request times out while nothing at all came back from that
-// API server since the request started, its connection is shut down (all requests on it fail
-// at once and may be retried) and the next request to that API server opens a fresh
-// connection. libcurl 7.88's HTTP/2 PING (CURLOPT_UPKEEP_INTERVAL_MS) runs only from
-// curl_easy_upkeep on handles used with curl_easy_perform, not for a multi handle's
-// connections, so the keep-alive probes stand in for it.
+// (TCP_USER_TIMEOUT). And when a request times out on a connection that has answered before
+// while nothing at all came back from that API server since the request started, that
+// connection is shut down (all requests on it fail at once and may be retried) and the next
+// request to that API server opens a fresh connection. libcurl 7.88's HTTP/2 PING
+// (CURLOPT_UPKEEP_INTERVAL_MS) runs only from curl_easy_upkeep on handles used with
+// curl_easy_perform, not for a multi handle's connections, so the keep-alive probes stand in for
+// it.
 //
 // The process should ignore SIGPIPE (curl runs with CURLOPT_NOSIGNAL, as threaded programs must).
 //
