@@ -41,6 +41,7 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
     std::lock_guard<std::mutex> lock(mu_);
     config_ = config;
     groups_.clear();
+    proxies_.clear();
     const uint64_t gen = generation_;
     for (const auto& sc : config_.scrape_configs) {
       const std::string job = sc.job_name;
@@ -53,6 +54,22 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
           RebuildLocked();
         };
       };
+      if (sc.api_server_proxy.has_value() && !sc.kubernetes_sd_configs.empty()) {
+        absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>> proxy =
+            absl::FailedPreconditionError("not loaded");
+        absl::StatusOr<k8s::KubeConfig> kc = discovery::KubeConfigFor(sc.kubernetes_sd_configs[0]);
+        if (kc.ok()) {
+          proxy =
+              scrape::ApiServerProxy::Create(*std::move(kc), sc.api_server_proxy->max_concurrent);
+        } else {
+          proxy = kc.status();
+        }
+        if (!proxy.ok()) {
+          log::Error("discovery", "api_server_proxy: no API server; the job's targets fail",
+                     {{"job", job}, {"err", FromAbsl(proxy.status().message())}});
+        }
+        proxies_.emplace(job, std::move(proxy));
+      }
       int index = 0;
       if (!sc.file_sd_configs.empty()) {
         discoverers_.push_back(std::make_unique<discovery::FileDiscoverer>(
@@ -112,7 +129,7 @@ void DiscoveryManager::RebuildLocked() {
       it->second->Set(static_cast<double>(n));
     }
   }
-  scrape::TargetSet set = discovery::BuildTargets(config_, flat);
+  scrape::TargetSet set = discovery::BuildTargets(config_, flat, &proxies_);
   active_ = set.active.size();
   dropped_ = std::move(set.dropped);
   manager_->ApplyTargets(std::move(set.active));

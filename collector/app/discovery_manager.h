@@ -54,6 +54,7 @@ class DiscoveryManager {
   // The latest groups of each discoverer, per job (discoverer index within the job).
   std::map<std::string, std::map<int, std::vector<discovery::TargetGroup>>> groups_;
   std::map<std::string, prometheus::Gauge*> discovered_gauges_;  // By job.
+  discovery::ApiServerProxies proxies_;  // Of the api_server_proxy jobs; rebuilt per config.
   std::vector<scrape::DroppedTarget> dropped_;
   size_t active_ = 0;
   uint64_t generation_ = 0;  // Reports from discoverers of an older config are ignored.
