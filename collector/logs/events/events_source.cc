@@ -452,10 +452,15 @@ void EventsSource::HandleDeleted(const rapidjson::Value& event) {
 void EventsSource::CompactLocked(bool force) {
   if (!force && delivered_.journal_lines() <= 2 * delivered_.size() + 1000) return;
   absl::flat_hash_set<std::string> live;
+  bool synced = true;
   for (const auto& inf : informers_) {
+    synced = synced && inf->HasSynced();
     for (const k8s::ObjectRef& obj : inf->Store()) live.insert(obj->uid);
   }
-  if (absl::Status s = delivered_.Compact(Now() - settings_.event_ttl, &live); !s.ok()) {
+  // Until every list has completed, an event missing from the stores may still exist: keep
+  // every record then.
+  const absl::Time cutoff = synced ? Now() - settings_.event_ttl : absl::InfinitePast();
+  if (absl::Status s = delivered_.Compact(cutoff, &live); !s.ok()) {
     static log::Throttle throttle(absl::Seconds(60));
     if (uint64_t suppressed = 0; throttle.Allow(&suppressed)) {
       log::Warn(kComponent, "cannot rewrite the delivery record",

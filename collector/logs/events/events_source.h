@@ -95,8 +95,8 @@ class DeliveredEvents {
   const std::string& resource_version() const { return resource_version_; }
 
   // Drops the uids not in `live` whose timestamp is before `cutoff` (the event TTL ago), then
-  // rewrites the journal as one line per remaining uid (tmp + rename). A null `live` keeps all
-  // uids but those too old.
+  // rewrites the journal as one line per remaining uid (tmp + rename). A null `live` treats
+  // every uid as gone; absl::InfinitePast() drops nothing.
   absl::Status Compact(absl::Time cutoff, const absl::flat_hash_set<std::string>* live);
   // Journal lines written since the last Compact (or Load).
   size_t journal_lines() const { return journal_lines_; }
