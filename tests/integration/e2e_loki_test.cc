@@ -1,6 +1,7 @@
 // The tender binary tailing files into a fake Loki: every line arrives exactly once and in
-// order through rename rotation, copytruncate, delete + recreate, a graceful restart and a Loki
-// outage; a kill -9 is measured (what is repeated or lost is printed and bounded).
+// order through rename rotation, copytruncate, delete + recreate (while running and while
+// stopped), a graceful restart and a Loki outage; a kill -9 is measured (what is repeated or lost
+// is printed and bounded).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -128,6 +129,26 @@ TEST_F(LokiE2eTest, RotationsAndRestartDeliverEveryLineOnceInOrder) {
   EXPECT_EQ(Received(), Expected(450));
   EXPECT_TRUE(loki_.violations().empty()) << loki_.violations().front();
   EXPECT_EQ(loki_.rejected_entries(), 0u);
+}
+
+TEST_F(LokiE2eTest, FileDeletedAndRecreatedWhileStoppedIsReadFromItsStart) {
+  Write(0, 100);
+  {
+    auto tender = StartTender();
+    ASSERT_TRUE(WaitForLine(99)) << ReadFile(dir_ + "/tender.log");
+    EXPECT_EQ(tender->Stop(SIGTERM, absl::Seconds(20)), 0);
+  }
+  // While tender is down the file is replaced by a longer one under the same name; on most
+  // file systems the new file gets the freed inode, so the inode alone would resume it at the
+  // old file's offset.
+  std::filesystem::remove(LogPath());
+  Write(100, 300);
+  {
+    auto tender = StartTender();
+    ASSERT_TRUE(WaitForLine(299)) << ReadFile(dir_ + "/tender.log");
+    EXPECT_EQ(tender->Stop(SIGTERM, absl::Seconds(20)), 0);
+  }
+  EXPECT_EQ(Received(), Expected(300));
 }
 
 TEST_F(LokiE2eTest, LokiOutageLosesNothing) {
