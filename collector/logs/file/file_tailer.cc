@@ -236,6 +236,9 @@ void FileTailer::Run() {
     lock.unlock();
     PollOnce();
     lock.lock();
+    // A file that filled its read budget has more waiting: read on at once rather than at
+    // read_chunk_bytes per poll_interval (16 MiB/s per file at the defaults).
+    if (backlog_) continue;
     cv_.wait_for(lock, absl::ToChronoNanoseconds(settings_.poll_interval),
                  [this] { return stop_; });
   }
@@ -329,6 +332,7 @@ absl::Status FileTailer::SavePositions() {
 }
 
 void FileTailer::Poll(absl::Time now) {
+  backlog_ = false;
   std::set<FileId> matched;
   for (const config::FileLogConfig& c : settings_.files) {
     for (const std::string& pattern : c.paths) {
@@ -445,6 +449,7 @@ bool FileTailer::ReadFile(Tracked* t, std::vector<model::LogEntry>* out, absl::T
     any = true;
     t->offset += n;
     budget -= n;
+    if (budget == 0) backlog_ = true;
     metrics_->bytes->Increment(static_cast<double>(n));
     const char* p = buf;
     const char* end = buf + n;

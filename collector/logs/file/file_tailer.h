@@ -113,6 +113,7 @@ class FileTailer {
   std::map<FileId, SavedPosition> saved_offsets_;  // From the positions file, until used.
   std::map<std::string, int64_t> last_timestamp_;  // Selector → newest plain-line time.
   bool positions_loaded_ = false;
+  bool backlog_ = false;  // The last poll left unread bytes in a file (its budget ran out).
   absl::Time positions_saved_ = absl::InfinitePast();
 
   // mu_ covers stop_, started_ and the count for open_files().
