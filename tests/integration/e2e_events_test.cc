@@ -3,6 +3,7 @@
 // and a kill -9 after delivery each leave every change in Loki exactly once; a kill -9 in the
 // middle of a burst is measured (what is repeated or lost is printed and bounded).
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "tests/integration/process.h"
 #include "tests/tools/fake_apiserver.h"
 #include "tests/tools/fake_loki.h"
@@ -53,10 +55,11 @@ class EventsE2eTest : public ::testing::Test {
   }
 
   std::unique_ptr<ChildProcess> StartTender() {
+    port_ = FreePort();
     auto p = std::make_unique<ChildProcess>(
         std::vector<std::string>{Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
                                  "--config.file=" + dir_ + "/tender.yml",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", FreePort()),
+                                 absl::StrCat("--web.listen-address=127.0.0.1:", port_),
                                  "--storage.path=" + dir_ + "/data"},
         dir_ + "/tender.log");
     return p;
@@ -106,7 +109,19 @@ class EventsE2eTest : public ::testing::Test {
         absl::Seconds(30));
   }
 
+  // The value of one self-metric series line of the running tender ("" when absent).
+  std::string Metric(const std::string& series) {
+    httplib::Client client("127.0.0.1", port_);
+    auto res = client.Get("/metrics");
+    if (!res || res->status != 200) return "";
+    for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+      if (absl::StartsWith(line, series + " ")) return std::string(line.substr(series.size() + 1));
+    }
+    return "";
+  }
+
   std::string dir_;
+  int port_ = 0;
   test_tools::FakeApiServer api_;
   test_tools::FakeLoki loki_;
   std::map<std::string, int> expected_;
@@ -149,6 +164,10 @@ TEST_F(EventsE2eTest, EveryChangeOnceThroughExpiryRestartAndKill) {
   tender = StartTender();
   ASSERT_TRUE(WaitForExpected()) << "after kill -9";
   ASSERT_TRUE(WaitFor([&] { return api_.watch_requests() > watches; }, absl::Seconds(10)));
+  // This run sent only the event created while it was down; the rest of the list was known.
+  EXPECT_EQ(Metric(R"(tender_logs_events_total{job="kubernetes-events",outcome="sent"})"), "1");
+  EXPECT_EQ(Metric(R"(tender_logs_events_total{job="kubernetes-events",outcome="duplicate"})"),
+            "6");
   EXPECT_EQ(tender->Stop(SIGTERM, absl::Seconds(20)), 0);
 
   EXPECT_EQ(Received(), expected_);
