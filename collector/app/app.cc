@@ -24,6 +24,7 @@
 #include "collector/app/discovery_manager.h"
 #include "collector/config/config.h"
 #include "collector/discovery/static/static_targets.h"
+#include "collector/logs/events/events_source.h"
 #include "collector/logs/file/file_tailer.h"
 #include "collector/model/absl_compat.h"
 #include "collector/model/log.h"
@@ -326,6 +327,34 @@ int RunCollector(const Flags& flags) {
     }
   }
 
+  // Kubernetes events: one source per logs.events entry, into the same Loki exporters.
+  std::vector<std::unique_ptr<logs::EventsSource>> event_sources;
+  if (!cfg.logs.events.empty() && loki_exporters.empty()) {
+    log::Warn("app", "logs.events is set but logs.loki is empty; not watching events");
+  } else {
+    for (const auto& ec : cfg.logs.events) {
+      logs::EventsSource::Settings es;
+      es.config = ec;
+      es.state_path = absl::StrCat(flags.storage_path, "/positions/events/", ec.job_name);
+      es.registry = registry.get();
+      std::vector<loki::LokiExporter*> sinks;
+      for (auto& e : loki_exporters) sinks.push_back(e.get());
+      es.sink = [sinks](std::vector<model::LogEntry>&& entries) {
+        for (size_t i = 0; i + 1 < sinks.size(); ++i) {
+          sinks[i]->Consume(std::vector<model::LogEntry>(entries));
+        }
+        sinks.back()->Consume(std::move(entries));
+      };
+      auto source = std::make_unique<logs::EventsSource>(std::move(es));
+      if (absl::Status st = source->Start(); !st.ok()) {
+        log::Error("app", "events source failed to start",
+                   {{"job", ec.job_name}, {"err", FromAbsl(st.message())}});
+        return 1;
+      }
+      event_sources.push_back(std::move(source));
+    }
+  }
+
   const size_t shards = std::max<size_t>(2, std::thread::hardware_concurrency());
   scrape::BatchRing ring(shards, 1024);
   std::vector<std::unique_ptr<Pump>> pumps;
@@ -486,6 +515,7 @@ int RunCollector(const Flags& flags) {
   pumps.clear();  // Joins after the ring is drained into the exporters.
   // The tailer stops and writes its positions before the Loki exporters flush what it read.
   if (tailer != nullptr) tailer->Shutdown();
+  for (auto& source : event_sources) source->Shutdown();
   // In parallel: each destination sends what it can for 4 s, then writes the rest to disk.
   {
     std::vector<std::thread> stopping;

@@ -266,10 +266,31 @@ struct FileLogConfig {
   friend bool operator==(const FileLogConfig&, const FileLogConfig&) = default;
 };
 
+// One `logs.events` entry: the core/v1 Events of a cluster, each change one log line. The API
+// server is chosen as for kubernetes_sd_configs: `api_server` with the HTTP client keys, or the
+// context of `kubeconfig_file`, or (neither given) the in-cluster service account.
+struct EventsLogConfig {
+  std::string api_server;       // Absolute http(s) URL, or "".
+  std::string kubeconfig_file;  // Resolved against the config file's directory, or "".
+  HttpClientConfig http;        // Only with api_server.
+  std::string proxy_url;
+  bool follow_redirects = true;
+  bool enable_http2 = true;
+  std::vector<std::string> namespaces;  // namespaces.names; empty: all namespaces.
+  // Stream label `job`; also names the delivery record under --storage.path, so it is unique
+  // across logs.events entries.
+  std::string job_name = "kubernetes-events";
+  // Static stream labels added to job, namespace, kind and type (which they may not replace).
+  model::Labels labels;
+
+  friend bool operator==(const EventsLogConfig&, const EventsLogConfig&) = default;
+};
+
 // tender's own top-level `logs` section.
 struct LogsConfig {
   std::vector<LokiConfig> loki;
   std::vector<FileLogConfig> files;
+  std::vector<EventsLogConfig> events;
 
   friend bool operator==(const LogsConfig&, const LogsConfig&) = default;
 };

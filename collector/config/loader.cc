@@ -283,6 +283,7 @@ class Loader {
   void LoadLogs(const Field& field, LogsConfig* logs);
   void LoadLoki(const Field& field, LokiConfig* loki);
   void LoadLogFiles(const Field& field, FileLogConfig* files);
+  void LoadLogEvents(const Field& field, EventsLogConfig* events);
   // Reads the HTTP client keys (kHttpKeys) of `reader`'s map.
   void LoadHttpClient(MapReader& reader, HttpClientConfig* http);
   void LoadTls(const Field& field, TlsConfig* tls);
@@ -1496,7 +1497,113 @@ void Loader::LoadLogs(const Field& field, LogsConfig* logs) {
       }
     }
   }
-  r.Finish({"loki", "files"}, {});
+  if (const Field* f = r.Take("events"); f != nullptr && !f->IsNull()) {
+    if (!f->value.IsSequence()) {
+      diag_->Error(f->line, f->path,
+                   absl::StrCat("expected a list of events configs, got ",
+                                internal::DescribeType(f->value)));
+    } else {
+      absl::flat_hash_map<std::string, int> jobs;
+      for (const Field& item : internal::SequenceItems(*f, *diag_)) {
+        EventsLogConfig events;
+        LoadLogEvents(item, &events);
+        auto [it, inserted] = jobs.emplace(events.job_name, item.line);
+        if (!inserted) {
+          diag_->Error(item.line, internal::ChildPath(item.path, "job_name"),
+                       absl::StrCat("found multiple events configs with job_name ",
+                                    Quote(events.job_name), " (first on line ", it->second, ")"));
+        }
+        logs->events.push_back(std::move(events));
+      }
+    }
+  }
+  r.Finish({"loki", "files", "events"}, {});
+}
+
+void Loader::LoadLogEvents(const Field& field, EventsLogConfig* ev) {
+  if (field.IsNull()) {
+    return;  // All defaults: in-cluster credentials, every namespace.
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  const Field* api_server = r.Take("api_server");
+  if (api_server != nullptr && internal::ReadString(*api_server, diag_, &ev->api_server) &&
+      !ev->api_server.empty()) {
+    if (absl::Status s = ValidateHttpUrl(ev->api_server); !s.ok()) {
+      diag_->Error(api_server->line, api_server->path, std::string(s.message()));
+    }
+    while (ev->api_server.size() > 1 && ev->api_server.back() == '/') {
+      ev->api_server.pop_back();
+    }
+  }
+  const Field* kubeconfig = r.Take("kubeconfig_file");
+  if (kubeconfig != nullptr && internal::ReadString(*kubeconfig, diag_, &ev->kubeconfig_file) &&
+      !ev->kubeconfig_file.empty()) {
+    ev->kubeconfig_file = JoinDir(base_dir_, ev->kubeconfig_file);
+  }
+  const Field* proxy = r.Take("proxy_url");
+  if (proxy != nullptr && internal::ReadString(*proxy, diag_, &ev->proxy_url) &&
+      !ev->proxy_url.empty()) {
+    if (absl::Status s = ValidateHttpUrl(ev->proxy_url); !s.ok()) {
+      diag_->Error(proxy->line, proxy->path, std::string(s.message()));
+    }
+  }
+  if (const Field* f = r.Take("follow_redirects")) {
+    internal::ReadBool(*f, diag_, &ev->follow_redirects);
+  }
+  if (const Field* f = r.Take("enable_http2")) {
+    internal::ReadBool(*f, diag_, &ev->enable_http2);
+  }
+  const size_t http_errors_before = diag_->error_count();
+  LoadHttpClient(r, &ev->http);
+  const bool http_ok = diag_->error_count() == http_errors_before;
+  if (const Field* namespaces = r.Take("namespaces");
+      namespaces != nullptr && !namespaces->IsNull()) {
+    MapReader n(*namespaces, diag_);
+    if (n.ok()) {
+      if (const Field* names = n.Take("names")) {
+        internal::ReadStringList(*names, diag_, &ev->namespaces);
+      }
+      n.Finish({"names"}, {});
+    }
+  }
+  if (const Field* f = r.Take("job_name"); f != nullptr && !f->IsNull()) {
+    if (internal::ReadString(*f, diag_, &ev->job_name) && ev->job_name.empty()) {
+      diag_->Error(f->line, f->path, "job_name must not be empty");
+    }
+  }
+  if (const Field* f = r.Take("labels")) {
+    internal::ReadLabels(*f, diag_, &ev->labels);
+    for (const char* reserved : {"job", "namespace", "kind", "type"}) {
+      if (!model::Get(ev->labels, reserved).empty()) {
+        diag_->Error(
+            f->line, f->path,
+            absl::StrCat("label ", Quote(reserved), " is set from each event (job: use job_name)"));
+      }
+    }
+  }
+  const bool custom_http = ev->http != HttpClientConfig{} || !ev->proxy_url.empty() ||
+                           !ev->follow_redirects || !ev->enable_http2;
+  if (http_ok) {
+    if (!ev->api_server.empty() && !ev->kubeconfig_file.empty()) {
+      diag_->Error(kubeconfig->line, kubeconfig->path,
+                   "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
+    } else if (!ev->kubeconfig_file.empty() && custom_http) {
+      diag_->Error(kubeconfig->line, kubeconfig->path,
+                   "cannot use a custom HTTP client configuration together with "
+                   "'kubeconfig_file'");
+    } else if (ev->api_server.empty() && custom_http) {
+      diag_->Error(r.line(), r.path(),
+                   "to use custom HTTP client configuration please provide the 'api_server' "
+                   "URL explicitly");
+    }
+  }
+  r.Finish(Concat({"api_server", "kubeconfig_file", "namespaces", "proxy_url", "follow_redirects",
+                   "enable_http2", "job_name", "labels"},
+                  kHttpKeys),
+           kHttpNotSupported);
 }
 
 void Loader::LoadLoki(const Field& field, LokiConfig* loki) {

@@ -361,6 +361,29 @@ void Logs(YAML::Emitter& out, const LogsConfig& logs) {
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+  if (!logs.events.empty()) {
+    Key(out, "events");
+    out << YAML::Value << YAML::BeginSeq;
+    for (const EventsLogConfig& e : logs.events) {
+      out << YAML::BeginMap;
+      if (!e.api_server.empty()) String(out, "api_server", RedactUrl(e.api_server));
+      if (!e.kubeconfig_file.empty()) String(out, "kubeconfig_file", e.kubeconfig_file);
+      HttpClient(out, e.http);
+      if (!e.proxy_url.empty()) String(out, "proxy_url", RedactUrl(e.proxy_url));
+      Bool(out, "follow_redirects", e.follow_redirects);
+      Bool(out, "enable_http2", e.enable_http2);
+      if (!e.namespaces.empty()) {
+        Key(out, "namespaces");
+        out << YAML::Value << YAML::BeginMap;
+        StringList(out, "names", e.namespaces);
+        out << YAML::EndMap;
+      }
+      String(out, "job_name", e.job_name);
+      Labels(out, "labels", e.labels);
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
   out << YAML::EndMap;
 }
 
@@ -394,7 +417,7 @@ std::string RedactedYaml(const Config& config) {
     RemoteWrite(out, rw);
   }
   out << YAML::EndSeq;
-  if (!config.logs.loki.empty() || !config.logs.files.empty()) {
+  if (!config.logs.loki.empty() || !config.logs.files.empty() || !config.logs.events.empty()) {
     Logs(out, config.logs);
   }
   out << YAML::EndMap;

@@ -30,6 +30,7 @@ std::string KindOf(const std::string& resource) {
   if (resource == "endpoints") return "Endpoints";
   if (resource == "namespaces") return "Namespace";
   if (resource == "ingresses") return "Ingress";
+  if (resource == "events") return "Event";
   return "EndpointSlice";
 }
 
@@ -67,6 +68,8 @@ absl::Status FakeApiServer::Start() {
   route(R"(/apis/networking\.k8s\.io/v1/(ingresses))", false);
   route(R"(/apis/networking\.k8s\.io/v1/namespaces/([^/]+)/(ingresses))", true);
   RegisterProxyRoutes();
+  route(R"(/api/v1/(events))", false);
+  route(R"(/api/v1/namespaces/([^/]+)/(events))", true);
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) return absl::UnavailableError("fake apiserver: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });

@@ -2,7 +2,7 @@
 // OS-chosen port). Serves list (limit/continue paging over a consistent snapshot) and watch
 // (chunked newline-delimited events, bookmarks, timeoutSeconds) for nodes, namespaces, pods,
 // services, endpoints (all-namespace and namespaced paths), discovery.k8s.io/v1 endpointslices
-// and networking.k8s.io/v1 ingresses. Selectors are recorded, not applied. Tests
+// and networking.k8s.io/v1 ingresses, core/v1 events. Selectors are recorded, not applied. Tests
 // mutate objects while watches run, force 410 (at watch start or mid-stream), close streams,
 // and script 429/503 answers. Checks the bearer token when one is set.
 // Thread-safe: requests run on server threads; tests call any method from any thread.
@@ -52,7 +52,7 @@ class FakeApiServer {
   void set_bookmark_interval(absl::Duration interval);
 
   // `resource` is one of nodes, namespaces, pods, services, endpoints, endpointslices,
-  // ingresses. `object_json` is a
+  // ingresses, events. `object_json` is a
   // JSON object with metadata.name (and metadata.namespace for namespaced kinds); the server
   // sets metadata.resourceVersion (and a uid when missing). Creates or replaces; emits ADDED or
   // MODIFIED. Returns the new resourceVersion.

@@ -105,9 +105,15 @@ class FileTailer {
 
   // Tailer thread (or PollOnce caller) only.
   std::map<FileId, std::unique_ptr<Tracked>> tracked_;
-  std::map<FileId, int64_t> saved_offsets_;        // From the positions file, until used.
+  struct SavedPosition {
+    int64_t offset = 0;
+    int64_t fingerprint_len = 0;  // 0: none saved (a file written by an older version).
+    uint64_t fingerprint = 0;
+  };
+  std::map<FileId, SavedPosition> saved_offsets_;  // From the positions file, until used.
   std::map<std::string, int64_t> last_timestamp_;  // Selector → newest plain-line time.
   bool positions_loaded_ = false;
+  bool backlog_ = false;  // The last poll left unread bytes in a file (its budget ran out).
   absl::Time positions_saved_ = absl::InfinitePast();
 
   // mu_ covers stop_, started_ and the count for open_files().

@@ -87,9 +87,9 @@ TEST(KubernetesManifestsTest, TenderRolesAreReadOnlyAndLeastPrivilege) {
       }
       for (const std::string& url : Strings(rule["nonResourceURLs"])) non_resource.insert(url);
     }
-    // What discovery needs, in both variants.
+    // What discovery and logs.events need, in both variants.
     for (const char* res :
-         {"nodes", "pods", "services", "endpoints", "endpointslices", "ingresses"}) {
+         {"nodes", "pods", "services", "endpoints", "endpointslices", "ingresses", "events"}) {
       EXPECT_TRUE(resources.count(res)) << res;
     }
     EXPECT_EQ(non_resource, std::set<std::string>{"/metrics"});

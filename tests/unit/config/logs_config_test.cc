@@ -88,6 +88,38 @@ logs:
   EXPECT_EQ(back.config->logs.loki[0], want) << rendered;
 }
 
+TEST(LogsConfigTest, EventsSection) {
+  const std::string yaml = R"(
+logs:
+  events:
+    - kubeconfig_file: kube/config
+      namespaces: {names: [shop, kube-system]}
+      labels: {cluster: prod}
+    - api_server: https://10.0.0.1:6443/
+      authorization: {credentials_file: /run/token}
+      tls_config: {ca_file: /run/ca.crt}
+      job_name: events-b
+)";
+  LoadResult r = LoadConfigString(yaml, "/etc/tender");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString("config");
+  const std::vector<EventsLogConfig>& ev = r.config->logs.events;
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kubeconfig_file, "/etc/tender/kube/config");
+  EXPECT_EQ(ev[0].namespaces, (std::vector<std::string>{"shop", "kube-system"}));
+  EXPECT_EQ(ev[0].job_name, "kubernetes-events");
+  EXPECT_EQ(ev[0].labels, (model::Labels{{"cluster", "prod"}}));
+  EXPECT_EQ(ev[1].api_server, "https://10.0.0.1:6443");
+  EXPECT_EQ(ev[1].http.authorization->credentials_file, "/run/token");
+  EXPECT_EQ(ev[1].http.tls_config.ca_file, "/run/ca.crt");
+  EXPECT_EQ(ev[1].job_name, "events-b");
+  EXPECT_TRUE(ev[1].namespaces.empty());
+
+  const std::string rendered = RedactedYaml(*r.config);
+  LoadResult back = LoadConfigString(rendered);
+  ASSERT_TRUE(back.errors.empty()) << back.errors[0].ToString("config") << rendered;
+  EXPECT_EQ(back.config->logs.events, ev) << rendered;
+}
+
 TEST(LogsConfigTest, ErrorsNamePathAndLine) {
   struct Case {
     std::string yaml;
@@ -111,6 +143,13 @@ TEST(LogsConfigTest, ErrorsNamePathAndLine) {
       {"logs:\n  files:\n    - paths: [a]\n      labels: {bad-name: x}\n", 4,
        "logs.files[0].labels.bad-name", ""},
       {"logs:\n  metrics: 1\n", 2, "logs.metrics", ""},
+      {"logs:\n  events:\n    - labels: {job: x}\n", 3, "logs.events[0].labels", "job_name"},
+      {"logs:\n  events:\n    - kubeconfig_file: k\n      api_server: http://a\n", 3,
+       "logs.events[0].kubeconfig_file", "simultaneously"},
+      {"logs:\n  events:\n    - tls_config: {ca_file: a}\n", 3, "logs.events[0]", "api_server"},
+      {"logs:\n  events:\n    - job_name: a\n    - job_name: a\n", 4, "logs.events[1].job_name",
+       "multiple"},
+      {"logs:\n  events:\n    - role: pod\n", 3, "logs.events[0].role", ""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.yaml);

@@ -138,6 +138,31 @@ TEST_F(FileTailerTest, PositionsSurviveARestart) {
   EXPECT_EQ(Got(), (Lines{"1", "2", "partial", "3"}));
 }
 
+TEST_F(FileTailerTest, AnotherFileOnTheSavedInodeIsReadFromItsStart) {
+  Append(Path("a.log"), "old 1\nold 2\n");
+  {
+    FileTailer tailer(Settings());
+    tailer.PollOnce();
+    ASSERT_TRUE(tailer.SavePositions().ok());
+  }
+  // Rewritten in place (same inode), longer than the saved offset: what a file deleted and
+  // recreated while tender was stopped looks like when the inode is reused.
+  {
+    std::ofstream f(Path("a.log"), std::ios::trunc | std::ios::binary);
+    f << "new 1\nnew 2\nnew 3\n";
+  }
+  {
+    FileTailer tailer(Settings());
+    tailer.PollOnce();
+    ASSERT_TRUE(tailer.SavePositions().ok());
+  }
+  // The same file keeps its position (its fingerprint matches).
+  Append(Path("a.log"), "new 4\n");
+  FileTailer tailer(Settings());
+  tailer.PollOnce();
+  EXPECT_EQ(Got(), (Lines{"old 1", "old 2", "new 1", "new 2", "new 3", "new 4"}));
+}
+
 TEST_F(FileTailerTest, LongLinesAreCutAndBadUtf8Replaced) {
   FileTailer tailer(Settings());
   const std::string long_line(100, 'x');
