@@ -9,7 +9,7 @@
 namespace tender::app {
 
 DiscoveryManager::DiscoveryManager(scrape::ScrapeManager* manager, prometheus::Registry* registry)
-    : manager_(manager), registry_(registry) {
+    : manager_(manager), registry_(registry), informers_(registry) {
   if (registry_ != nullptr) {
     discovered_ = &prometheus::BuildGauge()
                        .Name("tender_sd_discovered_targets")
@@ -34,11 +34,17 @@ void DiscoveryManager::Shutdown() {
 }
 
 void DiscoveryManager::ApplyConfig(const config::Config& config) {
-  Shutdown();  // Old discoverers stop outside the lock: their reports take it.
+  // The old discoverers stop after the new ones started (so shared informers live on), outside
+  // the lock (their reports take it); the generation bump makes their late reports void.
+  std::vector<std::unique_ptr<discovery::FileDiscoverer>> old;
+  std::vector<std::unique_ptr<discovery::KubernetesDiscoverer>> old_kubernetes;
   std::vector<discovery::FileDiscoverer*> to_start;
   std::vector<std::pair<std::string, discovery::KubernetesDiscoverer*>> kubernetes_to_start;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    old.swap(discoverers_);
+    old_kubernetes.swap(kubernetes_discoverers_);
+    ++generation_;
     config_ = config;
     groups_.clear();
     const uint64_t gen = generation_;
@@ -60,8 +66,10 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
         to_start.push_back(discoverers_.back().get());
       }
       for (const config::KubernetesSdConfig& sd : sc.kubernetes_sd_configs) {
-        kubernetes_discoverers_.push_back(
-            std::make_unique<discovery::KubernetesDiscoverer>(sd, report(index++), registry_));
+        discovery::KubernetesDiscoverer::Options options;
+        options.informers = &informers_;
+        kubernetes_discoverers_.push_back(std::make_unique<discovery::KubernetesDiscoverer>(
+            sd, report(index++), registry_, options));
         kubernetes_to_start.emplace_back(job, kubernetes_discoverers_.back().get());
       }
     }
@@ -78,6 +86,8 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
                  {{"job", job}, {"err", FromAbsl(st.message())}});
     }
   }
+  for (auto& d : old) d->Shutdown();
+  for (auto& d : old_kubernetes) d->Shutdown();
 }
 
 void DiscoveryManager::RebuildLocked() {
