@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -34,6 +35,44 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 // The role name Prometheus uses for each resource kind in metrics and selectors.
 constexpr const char* kKindRole[] = {"node",          "pod",     "service",  "endpoints",
                                      "endpointslice", "ingress", "namespace"};
+
+// True when an address of the endpoints or endpointslice `json` (in namespace `ns`) has a Pod
+// targetRef naming pod `pod_ns`/`pod`, as the target builder looks pods up.
+bool ReferencesPod(const rapidjson::Value& json, const std::string& ns, const std::string& pod_ns,
+                   const std::string& pod) {
+  auto str = [](const rapidjson::Value& obj, const char* key) -> std::string_view {
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || !it->value.IsString()) return {};
+    return {it->value.GetString(), it->value.GetStringLength()};
+  };
+  auto is_pod = [&](const rapidjson::Value& address) {
+    if (!address.IsObject()) return false;
+    auto ref = address.FindMember("targetRef");
+    if (ref == address.MemberEnd() || !ref->value.IsObject()) return false;
+    std::string_view ref_ns = str(ref->value, "namespace");
+    return str(ref->value, "kind") == "Pod" && str(ref->value, "name") == pod &&
+           (ref_ns.empty() ? ns : ref_ns) == pod_ns;
+  };
+  auto any_in = [&](const rapidjson::Value& obj, const char* list) {
+    auto it = obj.FindMember(list);
+    if (it == obj.MemberEnd() || !it->value.IsArray()) return false;
+    for (const auto& a : it->value.GetArray()) {
+      if (is_pod(a)) return true;
+    }
+    return false;
+  };
+  if (!json.IsObject()) return false;
+  auto subsets = json.FindMember("subsets");  // Endpoints.
+  if (subsets != json.MemberEnd() && subsets->value.IsArray()) {
+    for (const auto& subset : subsets->value.GetArray()) {
+      if (subset.IsObject() &&
+          (any_in(subset, "addresses") || any_in(subset, "notReadyAddresses"))) {
+        return true;
+      }
+    }
+  }
+  return any_in(json, "endpoints");  // EndpointSlice.
+}
 
 }  // namespace
 
@@ -253,10 +292,14 @@ void KubernetesDiscoverer::OnEvent(Kind kind, const k8s::ObjectRef* old_obj,
   } else {
     stores_[kind].erase(obj.key);
   }
-  RefreshLocked(kind, obj);
-  if (all_synced_) {
-    MarkDirtyLocked();
+  // Until every informer has listed only the stores fill; OnSynced then builds every group
+  // once. (Rebuilding a namespace's endpoints for each of its pods as 10k pods are listed is
+  // quadratic: minutes of CPU.)
+  if (!all_synced_) {
+    return;
   }
+  RefreshLocked(kind, obj);
+  MarkDirtyLocked();
 }
 
 void KubernetesDiscoverer::OnSynced(size_t informer_index) {
@@ -267,7 +310,7 @@ void KubernetesDiscoverer::OnSynced(size_t informer_index) {
   synced_[informer_index] = true;
   if (!all_synced_ && std::all_of(synced_.begin(), synced_.end(), [](bool b) { return b; })) {
     all_synced_ = true;
-    // Groups built before every informer listed may lack service or pod labels: redo them.
+    // The first build of every group, now that every object it may draw on is known.
     for (const auto& [key, obj] : stores_[PrimaryKind()]) {
       RebuildLocked(*obj);
     }
@@ -304,7 +347,10 @@ void KubernetesDiscoverer::RefreshLocked(Kind kind, const k8s::Object& obj) {
       }
       break;
     case kPod:
-      rebuild_if([&](const k8s::Object& p) { return p.namespace_ == obj.namespace_; });
+      // Only the endpoints(lices) whose addresses point at this pod draw on it.
+      rebuild_if([&](const k8s::Object& p) {
+        return ReferencesPod(*p.json, p.namespace_, obj.namespace_, obj.name);
+      });
       break;
     case kNode:
       if (primary == kPod) {
