@@ -50,7 +50,14 @@ class DiscoveryManager {
   k8s::SharedInformers* informers() { return &informers_; }
 
  private:
+  // Rebuilds every job's targets (config change).
   void RebuildLocked();
+  // Rebuilds the targets of `job` only (its discoverer reported), then applies all jobs'.
+  void RebuildJobLocked(const std::string& job);
+  // Builds `sc`'s targets into built_ and sets its discovered-targets gauge.
+  void BuildJobLocked(const config::ScrapeConfig& sc);
+  // Hands every job's active targets to the scrape manager.
+  void ApplyLocked();
 
   scrape::ScrapeManager* const manager_;
   prometheus::Registry* const registry_;
@@ -63,7 +70,8 @@ class DiscoveryManager {
   // The latest groups of each discoverer, per job (discoverer index within the job).
   std::map<std::string, std::map<int, std::vector<discovery::TargetGroup>>> groups_;
   std::map<std::string, prometheus::Gauge*> discovered_gauges_;  // By job.
-  std::vector<scrape::DroppedTarget> dropped_;
+  // Targets of each job as last built: a report rebuilds its own job only.
+  std::map<std::string, scrape::TargetSet> built_;
   size_t active_ = 0;
   uint64_t generation_ = 0;  // Reports from discoverers of an older config are ignored.
   std::vector<std::unique_ptr<discovery::FileDiscoverer>> discoverers_;

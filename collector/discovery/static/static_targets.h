@@ -24,6 +24,11 @@ using DiscoveredGroups = std::map<std::string, std::vector<TargetGroup>>;
 // target_limit has all of them fail.
 scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups);
 
+// The targets of one job, as BuildTargets makes them: its static_configs, then every group of
+// each vector in `groups` (one per discoverer; none may be null).
+scrape::TargetSet BuildJobTargets(const config::ScrapeConfig& job,
+                                  const std::vector<const std::vector<TargetGroup>*>& groups);
+
 // BuildTargets with static_configs only.
 inline scrape::TargetSet StaticTargets(const config::Config& config) {
   return BuildTargets(config, {});
