@@ -1,7 +1,7 @@
 // tender with node, pod and endpoints jobs against a generated cluster of realistic objects
 // (the reduced form of bench/k8s/scale): every target is discovered, each resource is listed
-// and watched once for all jobs, and an added pod becomes a target through one watch event,
-// without a re-list.
+// and watched once for all jobs, an added pod becomes a target through one watch event,
+// without a re-list, and a reload that removes a job keeps the informers the others share.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -42,14 +42,14 @@ TEST(E2EKubernetesScaleTest, GeneratedClusterIsDiscoveredAndFollowed) {
   test_tools::LoadFakeCluster(api, shape);
 
   const std::string dir = MakeTempDir("tender-e2e-k8s-scale-");
-  std::ofstream(dir + "/tender.yml") << absl::StrCat(R"(global:
+  const std::string config = absl::StrCat(R"(global:
   scrape_interval: 1h
 scrape_configs:
   - job_name: nodes
     kubernetes_sd_configs:
       - role: node
         api_server: )",
-                                                     api.url(), R"(
+                                          api.url(), R"(
     relabel_configs:
       - source_labels: [__address__]
         target_label: instance
@@ -59,7 +59,7 @@ scrape_configs:
     kubernetes_sd_configs:
       - role: pod
         api_server: )",
-                                                     api.url(), R"(
+                                          api.url(), R"(
     relabel_configs:
       - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
         action: keep
@@ -72,7 +72,7 @@ scrape_configs:
     kubernetes_sd_configs:
       - role: endpoints
         api_server: )",
-                                                     api.url(), R"(
+                                          api.url(), R"(
     relabel_configs:
       - source_labels: [__address__]
         target_label: instance
@@ -81,12 +81,13 @@ scrape_configs:
 remote_write:
   - url: http://127.0.0.1:1/api/v1/write
 )");
+  std::ofstream(dir + "/tender.yml") << config;
   const int port = FreePort();
-  ChildProcess tender(
-      {Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-       "--config.file=" + dir + "/tender.yml",
-       absl::StrCat("--web.listen-address=127.0.0.1:", port), "--storage.path=" + dir + "/data"},
-      dir + "/tender.log");
+  ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
+                       "--config.file=" + dir + "/tender.yml",
+                       absl::StrCat("--web.listen-address=127.0.0.1:", port),
+                       "--storage.path=" + dir + "/data", "--web.enable-lifecycle"},
+                      dir + "/tender.log");
   httplib::Client client("127.0.0.1", port);
   auto discovered = [&](const std::string& job) {
     return Metric(client, "tender_sd_discovered_targets{job=\"" + job + "\"}");
@@ -125,6 +126,20 @@ remote_write:
   EXPECT_EQ(api.list_requests(), lists);
   EXPECT_EQ(api.watch_requests(), 4);
   EXPECT_EQ(discovered("endpoints"), 3.0 * shape.pods);  // The new pod has no service.
+
+  // A reload without the endpoints job: its services and endpoints informers stop, the nodes
+  // and pods informers the other jobs share keep running (no new list).
+  const size_t cut = config.find("  - job_name: endpoints");
+  std::ofstream(dir + "/tender.yml")
+      << config.substr(0, cut) << config.substr(config.find("remote_write:"));
+  auto reload = client.Post("/-/reload");
+  ASSERT_TRUE(reload && reload->status == 200) << (reload ? reload->body : "no answer");
+  EXPECT_TRUE(
+      WaitFor([&] { return Metric(client, "tender_k8s_informers") == 2; }, absl::Seconds(15)));
+  EXPECT_TRUE(WaitFor([&] { return discovered("pods") == pod_targets + 3; }, absl::Seconds(15)));
+  EXPECT_EQ(discovered("endpoints"), -1);  // The job is gone.
+  EXPECT_EQ(api.list_requests(), lists);
+  EXPECT_EQ(api.watch_requests(), 4);
   EXPECT_EQ(tender.Stop(SIGTERM, absl::Seconds(20)), 0);
   api.Stop();
 }
