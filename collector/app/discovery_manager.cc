@@ -47,6 +47,7 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
     ++generation_;
     config_ = config;
     groups_.clear();
+    proxies_.clear();
     const uint64_t gen = generation_;
     for (const auto& sc : config_.scrape_configs) {
       const std::string job = sc.job_name;
@@ -59,6 +60,22 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
           RebuildJobLocked(job);
         };
       };
+      if (sc.api_server_proxy.has_value() && !sc.kubernetes_sd_configs.empty()) {
+        absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>> proxy =
+            absl::FailedPreconditionError("not loaded");
+        absl::StatusOr<k8s::KubeConfig> kc = discovery::KubeConfigFor(sc.kubernetes_sd_configs[0]);
+        if (kc.ok()) {
+          proxy =
+              scrape::ApiServerProxy::Create(*std::move(kc), sc.api_server_proxy->max_concurrent);
+        } else {
+          proxy = kc.status();
+        }
+        if (!proxy.ok()) {
+          log::Error("discovery", "api_server_proxy: no API server; the job's targets fail",
+                     {{"job", job}, {"err", FromAbsl(proxy.status().message())}});
+        }
+        proxies_.emplace(job, std::move(proxy));
+      }
       int index = 0;
       if (!sc.file_sd_configs.empty()) {
         discoverers_.push_back(std::make_unique<discovery::FileDiscoverer>(
@@ -117,7 +134,9 @@ void DiscoveryManager::BuildJobLocked(const config::ScrapeConfig& sc) {
       for (const auto& g : groups) discovered += g.targets.size();
     }
   }
-  built_[sc.job_name] = discovery::BuildJobTargets(sc, lists);
+  const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr;
+  if (auto it = proxies_.find(sc.job_name); it != proxies_.end()) proxy = &it->second;
+  built_[sc.job_name] = discovery::BuildJobTargets(sc, lists, proxy);
   if (discovered_ != nullptr &&
       (!sc.file_sd_configs.empty() || !sc.kubernetes_sd_configs.empty())) {
     auto [it, inserted] = discovered_gauges_.try_emplace(sc.job_name, nullptr);

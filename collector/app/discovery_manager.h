@@ -70,6 +70,7 @@ class DiscoveryManager {
   // The latest groups of each discoverer, per job (discoverer index within the job).
   std::map<std::string, std::map<int, std::vector<discovery::TargetGroup>>> groups_;
   std::map<std::string, prometheus::Gauge*> discovered_gauges_;  // By job.
+  discovery::ApiServerProxies proxies_;  // Of the api_server_proxy jobs; rebuilt per config.
   // Targets of each job as last built: a report rebuilds its own job only.
   std::map<std::string, scrape::TargetSet> built_;
   size_t active_ = 0;

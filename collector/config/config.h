@@ -106,6 +106,20 @@ struct KubernetesSdConfig {
   friend bool operator==(const KubernetesSdConfig&, const KubernetesSdConfig&) = default;
 };
 
+// tender's `api_server_proxy` scrape_config key: every target of the job is scraped through the
+// proxy of the API server that the job's kubernetes_sd_configs talk to (protocols.md §7.4),
+// with that API server's TLS and credentials instead of the job's own HTTP client keys.
+struct ApiServerProxyConfig {
+  // Proxied scrapes in flight at once against one API server; the others wait their turn.
+  int max_concurrent = 16;
+  // The port part of the proxy path. "" = from __address__ (for a node: its kubelet while
+  // __address__ keeps the discovered kubelet port, else that port); "kubelet" (nodes only);
+  // or a port number (a service also takes a port name).
+  std::string port;
+
+  friend bool operator==(const ApiServerProxyConfig&, const ApiServerProxyConfig&) = default;
+};
+
 struct ScrapeConfig {
   std::string job_name;
   absl::Duration scrape_interval;  // Defaults to global.scrape_interval.
@@ -139,6 +153,8 @@ struct ScrapeConfig {
   // Stale markers for series whose exposition carried explicit timestamps (Prometheus leaves
   // them out unless this is true).
   bool track_timestamps_staleness = false;
+  // Set when the job scrapes through the API server's proxy (tender's own key).
+  std::optional<ApiServerProxyConfig> api_server_proxy;
 
   friend bool operator==(const ScrapeConfig&, const ScrapeConfig&) = default;
 };

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "collector/config/config.h"
@@ -262,6 +263,8 @@ class Loader {
   void LoadFileSdConfigs(const Field& field, std::vector<FileSdConfig>* out);
   void LoadKubernetesSdConfigs(const Field& field, std::vector<KubernetesSdConfig>* out);
   void LoadKubernetesSdConfig(const Field& item, KubernetesSdConfig* sd);
+  // tender's api_server_proxy key of a job whose other keys `sc` already holds.
+  void LoadApiServerProxy(const Field& field, ScrapeConfig* sc);
   // A limit: an integer >= 0.
   void ReadLimit(const Field* field, int64_t* out);
   // `*job_name_at` gets the path and line of job_name when it is present.
@@ -633,6 +636,9 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
                                &sc->metric_relabel_configs);
   }
   LoadHttpClient(r, &sc->http);
+  if (const Field* f = r.Take("api_server_proxy")) {
+    LoadApiServerProxy(*f, sc);
+  }
 
   // Service discovery mechanisms other than static_configs: all "<kind>_sd_configs".
   for (MapReader::Entry& e : r.entries()) {
@@ -662,7 +668,8 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
                    "file_sd_configs",
                    "kubernetes_sd_configs",
                    "relabel_configs",
-                   "metric_relabel_configs"},
+                   "metric_relabel_configs",
+                   "api_server_proxy"},
                   kHttpKeys),
            Concat({"keep_dropped_targets", "scrape_protocols", "fallback_scrape_protocol",
                    "scrape_classic_histograms", "always_scrape_classic_histograms",
@@ -671,6 +678,66 @@ void Loader::LoadScrapeConfig(const Field& field, ScrapeConfig* sc,
                    "scrape_failure_log_file", "metric_name_validation_scheme",
                    "metric_name_escaping_scheme"},
                   kHttpNotSupported));
+}
+
+void Loader::LoadApiServerProxy(const Field& field, ScrapeConfig* sc) {
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  ApiServerProxyConfig proxy;
+  if (const Field* f = r.Take("max_concurrent")) {
+    internal::ReadInt(*f, diag_, 1, 100000, &proxy.max_concurrent);
+  }
+  if (const Field* f = r.Take("port")) {
+    if (internal::ReadString(*f, diag_, &proxy.port) && !proxy.port.empty() &&
+        proxy.port != "kubelet") {
+      // A number 1-65535 or an IANA_SVC_NAME (lower case letters, digits and '-').
+      int64_t number = 0;
+      const bool numeric = absl::SimpleAtoi(proxy.port, &number);
+      const bool name_ok = !numeric && proxy.port.size() <= 15 &&
+                           std::all_of(proxy.port.begin(), proxy.port.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                           });
+      if (numeric ? (number < 1 || number > 65535) : !name_ok) {
+        diag_->Error(f->line, f->path,
+                     absl::StrCat("port must be kubelet, a port number (1-65535) or a port name, "
+                                  "got ",
+                                  Quote(proxy.port)));
+      }
+    }
+  }
+  r.Finish({"max_concurrent", "port"}, {});
+  // The proxy path is built from the __meta_kubernetes_* labels and the request goes to the
+  // API server of the job's kubernetes_sd_configs, so the job needs them and only them.
+  if (sc->kubernetes_sd_configs.empty()) {
+    diag_->Error(field.line, field.path,
+                 "api_server_proxy needs kubernetes_sd_configs in the job (the targets and the "
+                 "API server come from them)");
+  } else {
+    const KubernetesSdConfig& first = sc->kubernetes_sd_configs.front();
+    for (const KubernetesSdConfig& sd : sc->kubernetes_sd_configs) {
+      if (sd.api_server != first.api_server || sd.kubeconfig_file != first.kubeconfig_file ||
+          sd.http != first.http) {
+        diag_->Error(field.line, field.path,
+                     "api_server_proxy needs every kubernetes_sd_configs entry of the job to use "
+                     "the same API server and credentials");
+        break;
+      }
+    }
+  }
+  if (!sc->static_configs.empty() || !sc->file_sd_configs.empty()) {
+    diag_->Error(field.line, field.path,
+                 "api_server_proxy cannot be used with static_configs or file_sd_configs (their "
+                 "targets have no Kubernetes object to proxy to)");
+  }
+  if (sc->http != HttpClientConfig{}) {
+    diag_->Error(field.line, field.path,
+                 "api_server_proxy scrapes with the credentials and TLS settings of the "
+                 "kubernetes_sd_config; remove the job's authorization, basic_auth and "
+                 "tls_config");
+  }
+  sc->api_server_proxy = proxy;
 }
 
 void Loader::ReadLimit(const Field* field, int64_t* out) {

@@ -273,6 +273,15 @@ void Scrape(YAML::Emitter& out, const ScrapeConfig& sc) {
   }
   RelabelRules(out, "relabel_configs", sc.relabel_configs);
   RelabelRules(out, "metric_relabel_configs", sc.metric_relabel_configs);
+  if (sc.api_server_proxy.has_value()) {
+    Key(out, "api_server_proxy");
+    out << YAML::Value << YAML::BeginMap;
+    Int(out, "max_concurrent", sc.api_server_proxy->max_concurrent);
+    if (!sc.api_server_proxy->port.empty()) {
+      String(out, "port", sc.api_server_proxy->port);
+    }
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
 }
 

@@ -6,10 +6,11 @@
 
 namespace tender::scrape {
 
-bool HostGate::Acquire(const std::string& host, std::function<void()> start) {
+bool HostGate::Acquire(const std::string& host, std::function<void()> start, int limit) {
   std::lock_guard<std::mutex> lock(mu_);
   Host& h = hosts_[host];
-  if (max_per_host_ <= 0 || h.running < max_per_host_) {
+  const int max = limit > 0 ? limit : max_per_host_;
+  if (max <= 0 || h.running < max) {
     ++h.running;
     return true;
   }

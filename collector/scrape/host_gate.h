@@ -24,8 +24,9 @@ class HostGate {
   explicit HostGate(int max_per_host) : max_per_host_(max_per_host) {}
 
   // Takes a slot for `host` and returns true, or queues `start` (to run when a slot frees up)
-  // and returns false.
-  bool Acquire(const std::string& host, std::function<void()> start);
+  // and returns false. `limit` > 0 replaces `max_per_host` for this call (an API server's
+  // api_server_proxy max_concurrent).
+  bool Acquire(const std::string& host, std::function<void()> start, int limit = 0);
 
   // Frees the slot of a finished scrape; starts the oldest waiting one, if any.
   void Release(const std::string& host);

@@ -13,6 +13,7 @@
 #include "collector/model/absl_compat.h"
 #include "collector/model/log.h"
 #include "collector/model/status_macros.h"
+#include "collector/scrape/api_server_proxy.h"
 
 namespace tender::scrape {
 
@@ -73,8 +74,16 @@ struct ScrapeManager::Metrics {
                       .Name("tender_scrape_throttled_total")
                       .Help("Scrapes held back to protect their host, by job and reason: "
                             "concurrency (waited for a slot), retry_after (not sent: the host "
-                            "answered 429/503 with Retry-After).")
+                            "had answered 429/503 with Retry-After), rejected (the host answered "
+                            "this scrape with 429/503, or an API server with 5xx, and "
+                            "Retry-After).")
                       .Register(*registry)),
+        connection_resets(prometheus::BuildCounter()
+                              .Name("tender_scrape_connection_resets_total")
+                              .Help("API-server connections shut down because a proxied scrape "
+                                    "timed out while the API server sent nothing back (the next "
+                                    "scrapes use a new connection), by job.")
+                              .Register(*registry)),
         ring_dropped(prometheus::BuildCounter()
                          .Name("tender_scrape_batches_dropped_total")
                          .Help("Scrape batches dropped because the ingest ring stayed full.")
@@ -98,6 +107,7 @@ struct ScrapeManager::Metrics {
   prometheus::Family<prometheus::Counter>& limit_hits;
   prometheus::Family<prometheus::Counter>& retries;
   prometheus::Family<prometheus::Counter>& throttled;
+  prometheus::Family<prometheus::Counter>& connection_resets;
   prometheus::Counter& ring_dropped;
   prometheus::Gauge& targets;
 };
@@ -305,6 +315,23 @@ void ScrapeManager::StartScrape(const std::shared_ptr<Loop>& loop, absl::Time no
   req.body_size_limit = t.config ? t.config->body_size_limit : 0;
   req.accept_gzip = t.config ? t.config->enable_compression : true;
   req.connection_key = t.hash;
+  int host_limit = 0;  // The gate's default.
+  if (t.api_server_proxy != nullptr) {
+    absl::StatusOr<std::shared_ptr<const ApiServerConnection>> conn =
+        t.api_server_proxy->Connection();
+    if (!conn.ok()) {
+      Work w;
+      w.loop = loop;
+      w.result.status = conn.status();
+      w.timestamp_ms = absl::ToUnixMillis(now);
+      w.started = now;
+      Enqueue(std::move(w));
+      return;
+    }
+    req.api_server = *std::move(conn);
+    req.http = nullptr;
+    host_limit = t.api_server_proxy->max_concurrent();
+  }
   const std::string host = HostKey(t.url);
   if (const absl::Time until = gate_.BlockedUntil(host); until > now) {
     metrics_->throttled.Add({{"job", t.job}, {"reason", "retry_after"}}).Increment();
@@ -322,7 +349,7 @@ void ScrapeManager::StartScrape(const std::shared_ptr<Loop>& loop, absl::Time no
   std::function<void()> start = [this, loop, req = std::move(req)]() {
     Fetch(loop, req, absl::Now(), /*retry=*/false);
   };
-  if (gate_.Acquire(host, start)) {
+  if (gate_.Acquire(host, start, host_limit)) {
     start();
   } else {
     metrics_->throttled.Add({{"job", t.job}, {"reason", "concurrency"}}).Increment();
@@ -348,9 +375,18 @@ void ScrapeManager::Fetch(const std::shared_ptr<Loop>& loop, FetchRequest req, a
     }
     // An overloaded host (an API server throttling its proxy) is left alone as it asks.
     const std::string host = HostKey(t.url);
-    if ((result.http_status == 429 || result.http_status == 503) &&
-        result.retry_after > absl::ZeroDuration()) {
+    const bool proxied = t.api_server_proxy != nullptr;
+    const bool overloaded = result.http_status == 429 || result.http_status == 503 ||
+                            (proxied && result.http_status >= 500);
+    if (overloaded && result.retry_after > absl::ZeroDuration()) {
       gate_.Block(host, absl::Now() + std::min(result.retry_after, kMaxRetryAfter));
+      metrics_->throttled.Add({{"job", t.job}, {"reason", "rejected"}}).Increment();
+    }
+    if (proxied && result.http_status == 401) {
+      t.api_server_proxy->Unauthorized();  // A rotated token or an expired exec credential.
+    }
+    if (result.connection_reset) {
+      metrics_->connection_resets.Add({{"job", t.job}}).Increment();
     }
     Work w;
     w.loop = loop;

@@ -15,6 +15,8 @@
 
 namespace tender::scrape {
 
+class ApiServerProxy;
+
 struct Target {
   std::string job;
   std::string url;  // scheme://address/metrics_path?params
@@ -33,6 +35,9 @@ struct Target {
   // When set, every scrape of this target fails with this error without a request (the job's
   // target_limit is exceeded, as in Prometheus).
   std::string forced_error;
+  // Set for api_server_proxy jobs: `url` is then the API server's proxy path for the target,
+  // and the request uses this API server's TLS and credentials instead of the job's.
+  std::shared_ptr<ApiServerProxy> api_server_proxy;
 };
 
 // A target that relabeling dropped (or whose __address__ was empty): shown, never scraped.

@@ -66,6 +66,7 @@ absl::Status FakeApiServer::Start() {
   route(R"(/apis/discovery\.k8s\.io/v1/namespaces/([^/]+)/(endpointslices))", true);
   route(R"(/apis/networking\.k8s\.io/v1/(ingresses))", false);
   route(R"(/apis/networking\.k8s\.io/v1/namespaces/([^/]+)/(ingresses))", true);
+  RegisterProxyRoutes();
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) return absl::UnavailableError("fake apiserver: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });

@@ -73,6 +73,33 @@ class FakeApiServer {
   // Retry-After: 1.
   void FailNext(int status, int count);
 
+  // API-server proxy (protocols.md §7.4): GET /api/v1/nodes/NAME[:PORT]/proxy/PATH,
+  // /api/v1/namespaces/NS/pods/[SCHEME:]NAME[:PORT]/proxy/PATH and
+  // /api/v1/namespaces/NS/services/[SCHEME:]NAME[:PORT]/proxy/PATH are forwarded as
+  // GET base_url + /PATH?QUERY to the fixture registered for `kind` ("nodes", "pods" or
+  // "services"), `ns` ("" for nodes) and `name_port` (the name part without the scheme, e.g.
+  // "n1", "n1:9100", "web-1:8080"); 404 when none is. The bearer token is checked as for
+  // list/watch.
+  void SetProxyTarget(std::string_view kind, std::string_view ns, std::string_view name_port,
+                      std::string base_url);
+  // Each proxy request waits this long before it is forwarded (keeps requests in flight long
+  // enough for concurrency to show).
+  void set_proxy_delay(absl::Duration delay);
+  // The next `count` proxy requests are answered with `status` and Retry-After: 1.
+  void FailNextProxy(int status, int count);
+  // From now on, `fraction` (0..1) of the proxy requests, spread evenly (every fifth for 0.2),
+  // are answered with `status` and Retry-After: 1. 0 turns it off.
+  void FailProxyFraction(int status, double fraction);
+  struct ProxyStats {
+    int requests = 0;                    // Proxy requests received.
+    int forwarded = 0;                   // Answered by a fixture.
+    int failed = 0;                      // Answered 429/503 (FailNextProxy, FailProxyFraction).
+    int unauthorized = 0;                // Answered 401.
+    int max_in_flight = 0;               // Most proxy requests in progress at once.
+    std::map<std::string, int> by_path;  // Requests per proxy path (query left out).
+  };
+  ProxyStats proxy_stats() const;
+
   int64_t resource_version() const;
   // Every request seen: its path and decoded query parameters sorted by name
   // ("/api/v1/namespaces/a/pods?labelSelector=app=web&limit=500").
@@ -106,6 +133,15 @@ class FakeApiServer {
   void Watch(const httplib::Request& req, httplib::Response& res, const std::string& resource,
              const std::string& ns);
 
+  struct ProxyState;  // fake_apiserver_proxy.cc
+  static std::shared_ptr<ProxyState> NewProxyState();
+  // Adds the proxy routes (fake_apiserver_proxy.cc); called by Start().
+  void RegisterProxyRoutes();
+  void HandleProxy(const httplib::Request& req, httplib::Response& res, const std::string& kind,
+                   const std::string& ns, const std::string& name_part, const std::string& path);
+
+  std::shared_ptr<ProxyState> proxy_ =
+      NewProxyState();  // Has its own mutex; never locked together with mu_.
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

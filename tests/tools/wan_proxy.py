@@ -26,6 +26,11 @@ Resets (the proxy closes both sides with SO_LINGER 0, so both peers see a TCP RS
   --reset-every-bytes N --reset-prob Q after every N bytes forwarded on a connection (both
                                       directions together), reset it with probability Q
 
+Partition: SIGUSR1 black-holes every connection open at that moment: from then on whatever
+either peer sends on it is read and dropped, and the connection stays open, as when a network
+partition has lost its state (a NAT or load balancer forgot it) while new connections work
+(counted as `blackholed`).
+
 Counting: connections accepted, upstream connections opened, upstream connect failures, resets,
 bytes each way and connections active. They are printed every --print-every seconds (0 = never)
 and at exit, written to --stats-file (JSON, rewritten atomically when they change, at most 10
@@ -71,7 +76,9 @@ class Proxy:
         self.up_link = Link(args.bandwidth)    # client -> upstream
         self.down_link = Link(args.bandwidth)  # upstream -> client
         self.stats = {"accepted": 0, "upstream_opened": 0, "upstream_failed": 0, "resets": 0,
-                      "peer_errors": 0, "active": 0, "bytes_up": 0, "bytes_down": 0}
+                      "peer_errors": 0, "active": 0, "bytes_up": 0, "bytes_down": 0,
+                      "blackholed": 0}
+        self.open_conns = {}  # id -> connection, for blackhole_all()
         self.dirty = True
         self.listen_ports = []
 
@@ -84,7 +91,8 @@ class Proxy:
         self.stats["active"] += 1
         self.dirty = True
         conn = {"bytes": 0, "reset_at": None, "next_check": self.args.reset_every_bytes,
-                "done": False, "writers": [cwriter]}
+                "done": False, "writers": [cwriter], "blackholed": False}
+        self.open_conns[id(conn)] = conn
         if self.args.reset_conn_prob > 0 and self.rng.random() < self.args.reset_conn_prob:
             conn["reset_at"] = self.rng.randint(0, max(0, self.args.reset_window))
         try:
@@ -103,10 +111,19 @@ class Proxy:
                 self.pump(conn, creader, uwriter, self.up_link, "bytes_up"),
                 self.pump(conn, ureader, cwriter, self.down_link, "bytes_down"))
         finally:
+            self.open_conns.pop(id(conn), None)
             self.stats["active"] -= 1
             self.dirty = True
             for w in conn["writers"]:
                 w.close()
+
+    def blackhole_all(self):
+        """From now on every connection open now drops what either side sends (SIGUSR1)."""
+        for conn in self.open_conns.values():
+            if not conn["blackholed"]:
+                conn["blackholed"] = True
+                self.stats["blackholed"] += 1
+        self.dirty = True
 
     def reset(self, conn, injected=True):
         """Closes both sides of `conn` with an RST. `injected`: a reset the proxy chose (counted
@@ -150,6 +167,8 @@ class Proxy:
                     await asyncio.sleep(wait)
                 if conn["done"]:
                     return
+                if conn["blackholed"]:
+                    continue  # Lost in the partition, EOF included.
                 if data is None:  # EOF from the reader: half-close towards the peer.
                     if writer.can_write_eof():
                         writer.write_eof()
@@ -176,6 +195,8 @@ class Proxy:
                 now = loop.time()
                 if not data:
                     break
+                if conn["blackholed"]:
+                    continue  # Lost in the partition.
                 # Serialisation on the shared link, then propagation; never before the previous
                 # chunk of this direction, so order is kept.
                 due = max(link.transmit(now, len(data)) + self.delay(), last_due)
@@ -246,6 +267,7 @@ class Proxy:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, self.blackhole_all)
         await stop.wait()
         for s in servers:
             s.close()

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Tests for wan_proxy.py: added delay, order under jitter, bandwidth cap, resets, counting.
+"""Tests for wan_proxy.py: added delay, order under jitter, bandwidth cap, resets, counting,
+black-holing (SIGUSR1).
 
 Each test starts the proxy as a subprocess in front of an echo server on a free loopback port
 and talks to it with plain sockets. Standard library only.
@@ -142,6 +143,26 @@ class WanProxyTest(unittest.TestCase):
                     received += chunk
         self.assertLess(len(received), 100 * 1000)
         wait_for(lambda: self.stats()["resets"] == 1, what="one reset counted")
+
+    def test_sigusr1_blackholes_open_connections_only(self):
+        import signal
+        self.start_proxy()
+        old = self.connect()
+        self.addCleanup(old.close)
+        old.sendall(b"before")
+        self.assertEqual(recv_exactly(old, 6), b"before")
+        self.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: self.stats()["blackholed"] == 1, what="one connection black-holed")
+        # The old connection stays open but nothing gets through any more.
+        old.sendall(b"after")
+        old.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            old.recv(10)
+        # A new connection works.
+        with self.connect() as new:
+            new.sendall(b"fresh")
+            self.assertEqual(recv_exactly(new, 5), b"fresh")
+        self.assertEqual(self.stats()["blackholed"], 1)
 
     def test_counts_connections_and_serves_them_concurrently(self):
         stats_file = os.path.join(

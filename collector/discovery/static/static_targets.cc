@@ -55,9 +55,10 @@ model::Labels WithJobDefaults(model::Labels labels, const config::ScrapeConfig& 
 
 namespace {}  // namespace
 
-std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
-                                           std::shared_ptr<const config::ScrapeConfig> job,
-                                           const relabel::Relabeler* target_relabel) {
+std::shared_ptr<scrape::Target> MakeTarget(
+    model::Labels discovered, std::shared_ptr<const config::ScrapeConfig> job,
+    const relabel::Relabeler* target_relabel,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy) {
   model::Labels labels = WithJobDefaults(std::move(discovered), *job);
   const model::Labels pre_relabel = labels;
   if (target_relabel != nullptr && !target_relabel->Apply(labels)) return nullptr;
@@ -93,6 +94,24 @@ std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
   }
   t->url = std::string(model::Get(labels, model::kSchemeLabel)) + "://" + address +
            std::string(model::Get(labels, model::kMetricsPathLabel)) + query;
+  if (job->api_server_proxy.has_value()) {
+    // The same metrics path and query, below the API server's proxy path for the target.
+    if (proxy == nullptr) {
+      t->forced_error = "api_server_proxy: no API server for the job";
+    } else if (!proxy->ok()) {
+      t->forced_error = "api_server_proxy: " + std::string(proxy->status().message());
+    } else {
+      absl::StatusOr<std::string> path = scrape::ApiProxyPath(
+          labels, model::Get(pre_relabel, model::kAddressLabel), *job->api_server_proxy);
+      if (!path.ok()) {
+        t->forced_error = std::string(path.status().message());
+      } else {
+        t->api_server_proxy = **proxy;
+        t->url = t->api_server_proxy->server() + *path +
+                 std::string(model::Get(labels, model::kMetricsPathLabel)) + query;
+      }
+    }
+  }
   for (const auto& l : labels) {
     if (l.name.rfind("__", 0) != 0) t->labels.push_back(l);
   }
@@ -101,8 +120,9 @@ std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
   return t;
 }
 
-scrape::TargetSet BuildJobTargets(const config::ScrapeConfig& sc,
-                                  const std::vector<const std::vector<TargetGroup>*>& groups) {
+scrape::TargetSet BuildJobTargets(
+    const config::ScrapeConfig& sc, const std::vector<const std::vector<TargetGroup>*>& groups,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy) {
   scrape::TargetSet out;
   auto job = std::make_shared<const config::ScrapeConfig>(sc);
   // The loader validated every regex, so compiling cannot fail here; if it did, the job
@@ -123,7 +143,7 @@ scrape::TargetSet BuildJobTargets(const config::ScrapeConfig& sc,
     }
     discovered.push_back({std::string(model::kAddressLabel), address});
     model::Normalize(discovered);  // The last of duplicate names wins: target over group.
-    if (auto t = MakeTarget(discovered, job, &*target_relabel)) {
+    if (auto t = MakeTarget(discovered, job, &*target_relabel, proxy)) {
       t->metric_relabel = metric_rules;
       targets.push_back(std::move(t));
     } else {
@@ -152,12 +172,17 @@ scrape::TargetSet BuildJobTargets(const config::ScrapeConfig& sc,
   return out;
 }
 
-scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups) {
+scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups,
+                               const ApiServerProxies* proxies) {
   scrape::TargetSet out;
   for (const auto& sc : config.scrape_configs) {
     std::vector<const std::vector<TargetGroup>*> lists;
     if (auto it = groups.find(sc.job_name); it != groups.end()) lists.push_back(&it->second);
-    scrape::TargetSet job = BuildJobTargets(sc, lists);
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr;
+    if (proxies != nullptr) {
+      if (auto it = proxies->find(sc.job_name); it != proxies->end()) proxy = &it->second;
+    }
+    scrape::TargetSet job = BuildJobTargets(sc, lists, proxy);
     out.active.insert(out.active.end(), std::make_move_iterator(job.active.begin()),
                       std::make_move_iterator(job.active.end()));
     out.dropped.insert(out.dropped.end(), std::make_move_iterator(job.dropped.begin()),

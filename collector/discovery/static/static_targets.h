@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "collector/config/config.h"
 #include "collector/discovery/file/target_group.h"
 #include "collector/relabel/relabeler.h"
+#include "collector/scrape/api_server_proxy.h"
 #include "collector/scrape/target.h"
 
 namespace tender::discovery {
@@ -19,15 +21,24 @@ namespace tender::discovery {
 // Groups found by service discovery, per job name.
 using DiscoveredGroups = std::map<std::string, std::vector<TargetGroup>>;
 
+// The API servers of the api_server_proxy jobs, by job name: the proxy, or why there is none
+// (e.g. an unreadable kubeconfig).
+using ApiServerProxies =
+    std::map<std::string, absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>>;
+
 // One Target per address in every static_configs entry and every discovered group of every
 // job, after target relabeling; dropped ones listed. A job with more active targets than its
-// target_limit has all of them fail.
-scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups);
+// target_limit has all of them fail. Targets of api_server_proxy jobs are scraped through
+// their job's entry in `proxies` (a job without one has its targets fail with the reason).
+scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups,
+                               const ApiServerProxies* proxies = nullptr);
 
 // The targets of one job, as BuildTargets makes them: its static_configs, then every group of
 // each vector in `groups` (one per discoverer; none may be null).
-scrape::TargetSet BuildJobTargets(const config::ScrapeConfig& job,
-                                  const std::vector<const std::vector<TargetGroup>*>& groups);
+// `proxy` is the job's entry of ApiServerProxies (null when it has none).
+scrape::TargetSet BuildJobTargets(
+    const config::ScrapeConfig& job, const std::vector<const std::vector<TargetGroup>*>& groups,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr);
 
 // BuildTargets with static_configs only.
 inline scrape::TargetSet StaticTargets(const config::Config& config) {
@@ -36,10 +47,11 @@ inline scrape::TargetSet StaticTargets(const config::Config& config) {
 
 // Builds a target from its discovered labels (which hold __address__ and any static or
 // discovered labels) and the job's config. Returns null when __address__ is missing or empty
-// (a dropped target).
-std::shared_ptr<scrape::Target> MakeTarget(model::Labels discovered,
-                                           std::shared_ptr<const config::ScrapeConfig> job,
-                                           const relabel::Relabeler* target_relabel = nullptr);
+// (a dropped target). For an api_server_proxy job, `proxy` is its API server (null: none).
+std::shared_ptr<scrape::Target> MakeTarget(
+    model::Labels discovered, std::shared_ptr<const config::ScrapeConfig> job,
+    const relabel::Relabeler* target_relabel = nullptr,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr);
 
 // The discovered labels plus the job's defaults (job, __scheme__, __metrics_path__,
 // __scrape_interval__, __scrape_timeout__ where absent; __param_<name> always): what target

@@ -1,6 +1,11 @@
 #include "collector/scrape/http/fetcher.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,7 +14,9 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <set>
 #include <system_error>
+#include <unordered_map>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -43,6 +50,13 @@ constexpr size_t kMaxRecycledBuffers = 256;
 constexpr long kMaxSecretFileBytes = 1 << 20;
 // Idle connections kept beyond one per cached handle (temporary handles, redirects).
 constexpr long kExtraIdleConnections = 64;
+// API-server connections (see the Fetcher comment): keep-alive probes after 10 s idle, every
+// 5 s, 3 of them; unacknowledged data gives up after 30 s. A dead idle connection is thus
+// noticed about 25 s after its last traffic, before the usual 30 s scrape interval comes round.
+constexpr long kApiKeepIdleSeconds = 10;
+constexpr long kApiKeepIntervalSeconds = 5;
+constexpr int kApiKeepCount = 3;
+constexpr unsigned int kApiUserTimeoutMs = 30000;
 
 std::once_flag g_curl_init_once;
 CURLcode g_curl_init_code = CURLE_OK;
@@ -164,6 +178,8 @@ absl::StatusOr<std::optional<ServerNameRewrite>> RewriteForServerName(
 
 // One request in flight.
 struct Transfer {
+  absl::Time started;
+  int local_port = 0;  // Of the connection the request went out on (API-server requests).
   FetchRequest request;
   std::function<void(FetchResult&&)> done;
   FetchResult result;
@@ -399,7 +415,16 @@ struct Fetcher::Impl {
         return absl::ResourceExhaustedError("out of memory building request headers");
       }
     }
-    const config::HttpClientConfig* http = r.http;
+    const ApiServerConnection* api = r.api_server.get();
+    const config::HttpClientConfig* http = api == nullptr ? r.http : nullptr;
+    if (api != nullptr && !has_authorization && !api->authorization.empty()) {
+      if (HasLineBreak(api->authorization)) {
+        return absl::FailedPreconditionError("credentials contain a line break");
+      }
+      if (!Append(t.headers, absl::StrCat("Authorization: ", api->authorization))) {
+        return absl::ResourceExhaustedError("out of memory building request headers");
+      }
+    }
     if (http != nullptr && !has_authorization) {
       // Basic auth wins over `authorization` when both are set, as in Prometheus (whose config
       // loader rejects that combination anyway).
@@ -437,9 +462,12 @@ struct Fetcher::Impl {
         return absl::ResourceExhaustedError("out of memory building request headers");
       }
     }
-    if (http != nullptr && !http->tls_config.server_name.empty()) {
+    const std::string& server_name =
+        api != nullptr ? api->server_name
+                       : (http != nullptr ? http->tls_config.server_name : std::string());
+    if (!server_name.empty()) {
       absl::StatusOr<std::optional<ServerNameRewrite>> rw =
-          RewriteForServerName(r.url, http->tls_config.server_name);
+          RewriteForServerName(r.url, server_name);
       if (!rw.ok()) {
         return rw.status();
       }
@@ -467,15 +495,57 @@ struct Fetcher::Impl {
     set(CURLOPT_WRITEFUNCTION, &WriteBody);
     set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
     set(CURLOPT_ACCEPT_ENCODING, r.accept_gzip ? "gzip" : "identity");
-    // HTTP/1.1 like Prometheus scrapes (enable_http2 defaults to false for scrape configs).
-    set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    if (api == nullptr) {
+      // HTTP/1.1 like Prometheus scrapes (enable_http2 defaults to false for scrape configs).
+      set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    } else {
+      // Many scrapes on one connection: HTTP/2 over TLS when offered, waiting for an existing
+      // connection's multiplexing rather than opening another.
+      set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+      set(CURLOPT_PIPEWAIT, 1L);
+    }
     set(CURLOPT_PROTOCOLS_STR, "http,https");
     set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     set(CURLOPT_FOLLOWLOCATION, 1L);
     set(CURLOPT_MAXREDIRS, kMaxRedirects);
     // No proxy from the environment (http_proxy etc.); Prometheus uses none unless configured.
-    set(CURLOPT_PROXY, "");
+    set(CURLOPT_PROXY, api != nullptr ? api->proxy_url.c_str() : "");
     set(CURLOPT_TCP_KEEPALIVE, 1L);
+    if (api != nullptr) {
+      set(CURLOPT_TCP_KEEPIDLE, kApiKeepIdleSeconds);
+      set(CURLOPT_TCP_KEEPINTVL, kApiKeepIntervalSeconds);
+      // A node of api_hosts: its address stays valid (std::unordered_map).
+      ApiHost* host = &api_hosts[api->host_key];
+      set(CURLOPT_SOCKOPTFUNCTION, &Impl::SocketOpened);
+      set(CURLOPT_SOCKOPTDATA, static_cast<void*>(host));
+      set(CURLOPT_CLOSESOCKETFUNCTION, &Impl::SocketClosing);
+      set(CURLOPT_CLOSESOCKETDATA, static_cast<void*>(host));
+      set(CURLOPT_PREREQFUNCTION, &Impl::RequestGoesOut);
+      set(CURLOPT_PREREQDATA, static_cast<void*>(&t));
+      if (host->fresh_next) {
+        host->fresh_next = false;
+        set(CURLOPT_FRESH_CONNECT, 1L);
+      }
+      // curl copies blobs (CURL_BLOB_COPY), so these may point into `api`.
+      if (!api->ca_pem.empty()) {
+        curl_blob ca{const_cast<char*>(api->ca_pem.data()), api->ca_pem.size(), CURL_BLOB_COPY};
+        set(CURLOPT_CAINFO_BLOB, &ca);
+      }
+      if (!api->client_cert_pem.empty() && !api->client_key_pem.empty()) {
+        curl_blob cert{const_cast<char*>(api->client_cert_pem.data()), api->client_cert_pem.size(),
+                       CURL_BLOB_COPY};
+        curl_blob key{const_cast<char*>(api->client_key_pem.data()), api->client_key_pem.size(),
+                      CURL_BLOB_COPY};
+        set(CURLOPT_SSLCERTTYPE, "PEM");
+        set(CURLOPT_SSLCERT_BLOB, &cert);
+        set(CURLOPT_SSLKEYTYPE, "PEM");
+        set(CURLOPT_SSLKEY_BLOB, &key);
+      }
+      if (api->insecure_skip_verify) {
+        set(CURLOPT_SSL_VERIFYPEER, 0L);
+        set(CURLOPT_SSL_VERIFYHOST, 0L);
+      }
+    }
     set(CURLOPT_MAXAGE_CONN, kMaxConnectionAgeSeconds);
     if (r.timeout > absl::ZeroDuration()) {
       const long ms = static_cast<long>(std::max<int64_t>(
@@ -517,6 +587,7 @@ struct Fetcher::Impl {
   // Takes one request into curl, or completes it at once when it cannot start.
   void StartTransfer(Pending&& p) {
     auto t = std::make_unique<Transfer>();
+    t->started = absl::Now();
     t->request = std::move(p.request);
     t->done = std::move(p.done);
     t->result.body = fetcher->TakeBuffer();
@@ -549,11 +620,18 @@ struct Fetcher::Impl {
       return;  // Not ours; cannot happen.
     }
     Transfer& t = *node.mapped();
-    curl_multi_remove_handle(multi, easy);
     FetchResult& r = t.result;
+    if (t.request.api_server != nullptr) {
+      // Before the handle leaves the multi: curl finds the connection only while it is in.
+      CheckApiServerHealth(t, code);
+    }
+    curl_multi_remove_handle(multi, easy);
     r.status = StatusFromCurl(code, t);
+    // CURLE_HTTP2*: an HTTP/2 connection or stream went away under the request (for instance
+    // the connection of a timed-out request was shut down; see CheckApiServerHealth).
     r.connection_lost = code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR ||
-                        code == CURLE_GOT_NOTHING || code == CURLE_PARTIAL_FILE;
+                        code == CURLE_GOT_NOTHING || code == CURLE_PARTIAL_FILE ||
+                        code == CURLE_HTTP2 || code == CURLE_HTTP2_STREAM;
     if (t.limit_exceeded) {
       fetcher->counters_.body_limit_exceeded.fetch_add(1, std::memory_order_relaxed);
     }
@@ -600,6 +678,89 @@ struct Fetcher::Impl {
     fetcher->Complete(t.done, std::move(r));
   }
 
+  // Keeps the API server's liveness (when an answer last came back, and which of its
+  // connections have answered at least once) and shuts down the connection of a request that
+  // timed out while the API server stayed silent: after a partition, an HTTP/2 connection would
+  // otherwise stay in the pool (curl closes a timed-out stream, not its connection) and every
+  // later scrape would wait on it. Only a connection that has answered before is given up, and
+  // only once: a new connection slow to answer its first request (a loaded machine, a slow TLS
+  // handshake) is left to curl's own timeouts, or every replacement could be killed before it
+  // answers. Connections are told apart by their local port (CURLOPT_PREREQFUNCTION), since
+  // curl does not say which connection a multiplexed request used once it has finished. With
+  // HTTP/1.1 curl closes a timed-out connection itself, so there is nothing left to shut down.
+  void CheckApiServerHealth(Transfer& t, CURLcode code) {
+    ApiHost& host = api_hosts[t.request.api_server->host_key];
+    long http_status = 0;
+    if (curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &http_status) == CURLE_OK &&
+        http_status > 0) {
+      host.last_answer = absl::Now();
+      if (t.local_port > 0) {
+        host.answered_ports.insert(t.local_port);
+      }
+      return;
+    }
+    if (code != CURLE_OPERATION_TIMEDOUT || host.last_answer >= t.started || t.local_port <= 0 ||
+        host.answered_ports.erase(t.local_port) == 0) {
+      return;
+    }
+    for (curl_socket_t socket : host.sockets) {
+      if (LocalPort(socket) == t.local_port) {
+        // shutdown, not close: curl still owns the descriptor and closes it when it sees the
+        // connection dead (every stream on it fails at once).
+        ::shutdown(socket, SHUT_RDWR);
+        host.fresh_next = true;
+        t.result.connection_reset = true;
+        fetcher->counters_.connection_resets.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+  }
+
+  static int LocalPort(curl_socket_t socket) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (getsockname(socket, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return 0;
+    }
+    if (addr.ss_family == AF_INET) {
+      return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    }
+    if (addr.ss_family == AF_INET6) {
+      return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    }
+    return 0;
+  }
+
+  // CURLOPT_SOCKOPTFUNCTION of API-server connections (`host` is their ApiHost): the probe
+  // count and TCP_USER_TIMEOUT, which curl 7.88 has no options for (failures are ignored: the
+  // connection still works), and the socket joins the host's connections.
+  static int SocketOpened(void* host, curl_socket_t socket, curlsocktype purpose) {
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+      int count = kApiKeepCount;
+      setsockopt(socket, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+      unsigned int user_timeout = kApiUserTimeoutMs;
+      setsockopt(socket, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+      static_cast<ApiHost*>(host)->sockets.insert(socket);
+    }
+    return CURL_SOCKOPT_OK;
+  }
+
+  // CURLOPT_CLOSESOCKETFUNCTION of API-server connections.
+  static int SocketClosing(void* host, curl_socket_t socket) {
+    auto* h = static_cast<ApiHost*>(host);
+    if (h->sockets.erase(socket) > 0) {
+      h->answered_ports.erase(LocalPort(socket));
+    }
+    return ::close(socket);
+  }
+
+  // CURLOPT_PREREQFUNCTION: the request is about to go out on a connection.
+  static int RequestGoesOut(void* transfer, char* /*remote_ip*/, char* /*local_ip*/,
+                            int /*remote_port*/, int local_port) {
+    static_cast<Transfer*>(transfer)->local_port = local_port;
+    return CURL_PREREQFUNC_OK;
+  }
+
   void DrainFinished() {
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
@@ -612,8 +773,17 @@ struct Fetcher::Impl {
     }
   }
 
+  struct ApiHost {
+    absl::Time last_answer = absl::InfinitePast();  // Last response (any status) from it.
+    std::set<curl_socket_t> sockets;                // Its open connections.
+    std::set<int> answered_ports;  // Local ports of those that have answered at least once.
+    bool fresh_next = false;       // The next request opens a new connection.
+  };
+
   Fetcher* const fetcher;
   CURLM* multi = nullptr;
+  // By ApiServerConnection::host_key. Node-based: curl callbacks hold ApiHost pointers.
+  std::unordered_map<std::string, ApiHost> api_hosts;
   absl::flat_hash_map<uint64_t, Handle> handles;
   absl::flat_hash_map<CURL*, std::unique_ptr<Transfer>> in_flight;
 };
@@ -641,6 +811,9 @@ absl::Status Fetcher::Start() {
     curl_multi_setopt(impl->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
                       static_cast<long>(settings_.max_total_connections));
   }
+  // Multiplexing applies to the HTTP/2 connections of API-server requests only; plain scrapes
+  // ask for HTTP/1.1.
+  curl_multi_setopt(impl->multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
   impl->UpdateMaxConnects();
   impl_ = std::move(impl);
   try {
@@ -727,6 +900,7 @@ Fetcher::Stats Fetcher::GetStats() const {
   s.body_limit_exceeded = counters_.body_limit_exceeded.load(std::memory_order_relaxed);
   s.cancelled = counters_.cancelled.load(std::memory_order_relaxed);
   s.reused_connections = counters_.reused_connections.load(std::memory_order_relaxed);
+  s.connection_resets = counters_.connection_resets.load(std::memory_order_relaxed);
   s.in_flight = counters_.in_flight.load(std::memory_order_relaxed);
   return s;
 }

@@ -20,6 +20,24 @@
 
 namespace tender::scrape {
 
+// Replaces FetchRequest::http for a request to a Kubernetes API server (api_server_proxy
+// jobs): TLS material in memory and the credential of the moment, from a kubeconfig. Such
+// requests use a connection tuned to carry many scrapes (see Fetcher). Immutable; shared.
+struct ApiServerConnection {
+  // "scheme://host:port" of the API server: requests with the same key share connection
+  // health (a silent connection is reset for all of them).
+  std::string host_key;
+  std::string ca_pem;  // PEM; "" = the system store.
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  bool insecure_skip_verify = false;
+  std::string server_name;    // SNI and verification name when not the URL host.
+  std::string proxy_url;      // HTTP(S) proxy to the API server, or "".
+  std::string authorization;  // The Authorization header value ("Bearer ..."), or "".
+
+  friend bool operator==(const ApiServerConnection&, const ApiServerConnection&) = default;
+};
+
 // One GET request. Plain value; moved into the fetcher.
 struct FetchRequest {
   std::string url;
@@ -39,6 +57,9 @@ struct FetchRequest {
   // connection). Use one key per target. Two overlapping requests with one key both work; the
   // second one just gets a temporary handle.
   uint64_t connection_key = 0;
+  // When set, the request goes to a Kubernetes API server with these settings; `http` is
+  // ignored.
+  std::shared_ptr<const ApiServerConnection> api_server;
 };
 
 // Durations of each phase, not cumulative offsets. A reused connection has dns, connect and tls
@@ -73,6 +94,10 @@ struct FetchResult {
   bool connection_lost = false;
   // The response's Retry-After (seconds or an HTTP date, as curl parses it); zero when absent.
   absl::Duration retry_after;
+  // An API-server request timed out on a connection that had answered before, while nothing
+  // had come back from that API server since it started: that connection was shut down so that
+  // no further request waits on it.
+  bool connection_reset = false;
 };
 
 // Drives all requests on one thread through curl multi.
@@ -85,6 +110,19 @@ struct FetchResult {
 //
 // Secrets: password_file and credentials_file are read (and trimmed of surrounding whitespace,
 // as Prometheus does) at every request, so a rotated secret needs no reload.
+//
+// API-server requests (FetchRequest::api_server): HTTP/2 over TLS when the server offers it,
+// with many requests multiplexed on one connection (CURLPIPE_MULTIPLEX, CURLOPT_PIPEWAIT);
+// plain scrapes stay on HTTP/1.1 as Prometheus's do. A network partition must not leave every
+// scrape hanging on a dead connection, so these connections send TCP keep-alive probes after
+// 10 s idle (every 5 s, 3 probes) and give up on unacknowledged data after 30 s
+// (TCP_USER_TIMEOUT). And when a request times out on a connection that has answered before
+// while nothing at all came back from that API server since the request started, that
+// connection is shut down (all requests on it fail at once and may be retried) and the next
+// request to that API server opens a fresh connection. libcurl 7.88's HTTP/2 PING
+// (CURLOPT_UPKEEP_INTERVAL_MS) runs only from curl_easy_upkeep on handles used with
+// curl_easy_perform, not for a multi handle's connections, so the keep-alive probes stand in for
+// it.
 //
 // The process should ignore SIGPIPE (curl runs with CURLOPT_NOSIGNAL, as threaded programs must).
 //
@@ -106,6 +144,7 @@ class Fetcher {
     uint64_t body_limit_exceeded = 0;  // ResourceExhausted.
     uint64_t cancelled = 0;            // Cancelled by Shutdown.
     uint64_t reused_connections = 0;   // Completed requests that reused a connection.
+    uint64_t connection_resets = 0;    // API-server connections shut down as silent.
     int64_t in_flight = 0;             // Accepted and not yet completed.
   };
 
@@ -152,6 +191,7 @@ class Fetcher {
     std::atomic<uint64_t> body_limit_exceeded{0};
     std::atomic<uint64_t> cancelled{0};
     std::atomic<uint64_t> reused_connections{0};
+    std::atomic<uint64_t> connection_resets{0};
     std::atomic<int64_t> in_flight{0};
   };
 

@@ -32,6 +32,19 @@ TEST(HostGateTest, LimitsPerHostAndStartsWaitersInOrder) {
   EXPECT_EQ(gate.waiting("https://api:6443"), 0u);
 }
 
+TEST(HostGateTest, ALimitPerCallReplacesTheDefault) {
+  HostGate gate(16);
+  int started = 0;
+  auto start = [&] { ++started; };
+  EXPECT_TRUE(gate.Acquire("https://api:6443", start, 1));
+  EXPECT_FALSE(gate.Acquire("https://api:6443", start, 1));
+  EXPECT_TRUE(gate.Acquire("http://node:9100", start));  // The default (16) elsewhere.
+  EXPECT_TRUE(gate.Acquire("http://node:9100", start));
+  gate.Release("https://api:6443");
+  EXPECT_EQ(started, 1);
+  EXPECT_EQ(gate.running("https://api:6443"), 1u);
+}
+
 TEST(HostGateTest, NoLimitWhenZeroAndBlocksOnlyGrow) {
   HostGate gate(0);
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(gate.Acquire("h", [] {}));

@@ -451,6 +451,78 @@ TEST_F(FetcherTest, SecondRequestReusesTheConnection) {
   EXPECT_EQ(fetcher_->GetStats().reused_connections, 1u);
 }
 
+TEST_F(FetcherTest, ApiServerRequestsUseItsCredentialsNotTheJobs) {
+  server_.server().Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
+    server_.Record(req);
+    res.set_content("x 1\n", kOpenMetrics);
+  });
+  server_.Start();
+  StartFetcher();
+  config::HttpClientConfig job_http;
+  job_http.authorization = config::Authorization{"Bearer", "job-token", ""};
+  auto api = std::make_shared<ApiServerConnection>();
+  api->host_key = server_.Url("");
+  api->authorization = "Bearer api-token";
+  FetchRequest req = Request(server_.Url("/metrics"));
+  req.http = &job_http;
+  req.api_server = api;
+  FetchResult r = FetchAndWait(*fetcher_, std::move(req));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  const std::vector<SeenRequest> seen = server_.Seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].Header("Authorization"), "Bearer api-token");
+  EXPECT_FALSE(r.connection_reset);
+}
+
+// Over HTTP/1.1 curl closes the connection of a timed-out request itself: an API-server
+// timeout leaves no connection to give up, and the next request opens a new one. A timeout
+// while the API server answers others gives nothing up either. (The HTTP/2 case, where the
+// fetcher shuts the silent connection down, runs behind nghttpx in
+// tests/integration/e2e_apiserver_proxy_test.cc.)
+TEST_F(FetcherTest, ApiServerTimeoutsOverHttp1LeaveNothingToReset) {
+  server_.server().Get("/slow", [&](const httplib::Request& req, httplib::Response& res) {
+    server_.Record(req);
+    server_.gate().WaitOpen(absl::Seconds(30));  // Held until the test ends.
+    res.set_content("late\n", kOpenMetrics);
+  });
+  server_.server().Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
+    server_.Record(req);
+    res.set_content("x 1\n", kOpenMetrics);
+  });
+  server_.Start();
+  StartFetcher();
+  auto api = std::make_shared<ApiServerConnection>();
+  api->host_key = server_.Url("");
+  auto request = [&](const std::string& path, absl::Duration timeout) {
+    FetchRequest req = Request(server_.Url(path));
+    req.api_server = api;
+    req.timeout = timeout;
+    req.connection_key = 7;
+    return req;
+  };
+
+  ASSERT_TRUE(FetchAndWait(*fetcher_, request("/metrics", absl::Seconds(10))).status.ok());
+  FetchResult silent = FetchAndWait(*fetcher_, request("/slow", absl::Milliseconds(300)));
+  EXPECT_EQ(silent.status.code(), absl::StatusCode::kDeadlineExceeded) << silent.status;
+  EXPECT_FALSE(silent.connection_reset);
+  FetchResult next = FetchAndWait(*fetcher_, request("/metrics", absl::Seconds(10)));
+  ASSERT_TRUE(next.status.ok()) << next.status;
+  EXPECT_FALSE(next.reused_connection);
+
+  // A slow request while the API server answers others.
+  ResultSink sink(2);
+  fetcher_->Fetch(request("/slow", absl::Seconds(1)), sink.Callback(0));
+  ASSERT_TRUE(server_.requests().WaitAtLeast(4, absl::Seconds(10)));
+  FetchRequest other = request("/metrics", absl::Seconds(10));
+  other.connection_key = 8;
+  fetcher_->Fetch(std::move(other), sink.Callback(1));
+  ASSERT_TRUE(sink.WaitAll(absl::Seconds(20)));
+  EXPECT_EQ(sink.result(0).status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_FALSE(sink.result(0).connection_reset);
+  EXPECT_TRUE(sink.result(1).status.ok());
+  EXPECT_EQ(fetcher_->GetStats().connection_resets, 0u);
+}
+
 TEST_F(FetcherTest, OverlappingRequestsWithOneKeyBothComplete) {
   server_.server().Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
     server_.Record(req);
