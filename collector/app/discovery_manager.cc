@@ -9,7 +9,7 @@
 namespace tender::app {
 
 DiscoveryManager::DiscoveryManager(scrape::ScrapeManager* manager, prometheus::Registry* registry)
-    : manager_(manager), registry_(registry) {
+    : manager_(manager), registry_(registry), informers_(registry) {
   if (registry_ != nullptr) {
     discovered_ = &prometheus::BuildGauge()
                        .Name("tender_sd_discovered_targets")
@@ -34,11 +34,17 @@ void DiscoveryManager::Shutdown() {
 }
 
 void DiscoveryManager::ApplyConfig(const config::Config& config) {
-  Shutdown();  // Old discoverers stop outside the lock: their reports take it.
+  // The old discoverers stop after the new ones started (so shared informers live on), outside
+  // the lock (their reports take it); the generation bump makes their late reports void.
+  std::vector<std::unique_ptr<discovery::FileDiscoverer>> old;
+  std::vector<std::unique_ptr<discovery::KubernetesDiscoverer>> old_kubernetes;
   std::vector<discovery::FileDiscoverer*> to_start;
   std::vector<std::pair<std::string, discovery::KubernetesDiscoverer*>> kubernetes_to_start;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    old.swap(discoverers_);
+    old_kubernetes.swap(kubernetes_discoverers_);
+    ++generation_;
     config_ = config;
     groups_.clear();
     proxies_.clear();
@@ -51,7 +57,7 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
           std::lock_guard<std::mutex> lock(mu_);
           if (gen != generation_) return;
           groups_[job][index] = std::move(groups);
-          RebuildLocked();
+          RebuildJobLocked(job);
         };
       };
       if (sc.api_server_proxy.has_value() && !sc.kubernetes_sd_configs.empty()) {
@@ -77,8 +83,10 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
         to_start.push_back(discoverers_.back().get());
       }
       for (const config::KubernetesSdConfig& sd : sc.kubernetes_sd_configs) {
-        kubernetes_discoverers_.push_back(
-            std::make_unique<discovery::KubernetesDiscoverer>(sd, report(index++), registry_));
+        discovery::KubernetesDiscoverer::Options options;
+        options.informers = &informers_;
+        kubernetes_discoverers_.push_back(std::make_unique<discovery::KubernetesDiscoverer>(
+            sd, report(index++), registry_, options));
         kubernetes_to_start.emplace_back(job, kubernetes_discoverers_.back().get());
       }
     }
@@ -95,49 +103,68 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
                  {{"job", job}, {"err", FromAbsl(st.message())}});
     }
   }
+  for (auto& d : old) d->Shutdown();
+  for (auto& d : old_kubernetes) d->Shutdown();
 }
 
 void DiscoveryManager::RebuildLocked() {
-  discovery::DiscoveredGroups flat;
-  std::map<std::string, size_t> counts;
-  for (const auto& sc : config_.scrape_configs) {
-    if (!sc.file_sd_configs.empty() || !sc.kubernetes_sd_configs.empty()) {
-      counts[sc.job_name] = 0;
-    }
-  }
-  for (const auto& [job, by_discoverer] : groups_) {
-    std::vector<discovery::TargetGroup>& out = flat[job];
-    for (const auto& [index, groups] : by_discoverer) {
-      for (const auto& g : groups) {
-        counts[job] += g.targets.size();
-      }
-      out.insert(out.end(), groups.begin(), groups.end());
-    }
-  }
+  built_.clear();
   if (discovered_ != nullptr) {
-    for (auto it = discovered_gauges_.begin(); it != discovered_gauges_.end();) {
-      if (counts.count(it->first) == 0) {
-        discovered_->Remove(it->second);
-        it = discovered_gauges_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (const auto& [job, n] : counts) {
-      auto [it, inserted] = discovered_gauges_.try_emplace(job, nullptr);
-      if (inserted) it->second = &discovered_->Add({{"job", job}});
-      it->second->Set(static_cast<double>(n));
+    for (auto& [job, gauge] : discovered_gauges_) discovered_->Remove(gauge);
+    discovered_gauges_.clear();
+  }
+  for (const auto& sc : config_.scrape_configs) BuildJobLocked(sc);
+  ApplyLocked();
+}
+
+void DiscoveryManager::RebuildJobLocked(const std::string& job) {
+  for (const auto& sc : config_.scrape_configs) {
+    if (sc.job_name == job) BuildJobLocked(sc);
+  }
+  ApplyLocked();
+}
+
+void DiscoveryManager::BuildJobLocked(const config::ScrapeConfig& sc) {
+  // Groups are read where they are kept, not copied: a large cluster's are hundreds of MiB.
+  std::vector<const std::vector<discovery::TargetGroup>*> lists;
+  size_t discovered = 0;
+  if (auto it = groups_.find(sc.job_name); it != groups_.end()) {
+    for (const auto& [index, groups] : it->second) {
+      lists.push_back(&groups);
+      for (const auto& g : groups) discovered += g.targets.size();
     }
   }
-  scrape::TargetSet set = discovery::BuildTargets(config_, flat, &proxies_);
-  active_ = set.active.size();
-  dropped_ = std::move(set.dropped);
-  manager_->ApplyTargets(std::move(set.active));
+  const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr;
+  if (auto it = proxies_.find(sc.job_name); it != proxies_.end()) proxy = &it->second;
+  built_[sc.job_name] = discovery::BuildJobTargets(sc, lists, proxy);
+  if (discovered_ != nullptr &&
+      (!sc.file_sd_configs.empty() || !sc.kubernetes_sd_configs.empty())) {
+    auto [it, inserted] = discovered_gauges_.try_emplace(sc.job_name, nullptr);
+    if (inserted) it->second = &discovered_->Add({{"job", sc.job_name}});
+    it->second->Set(static_cast<double>(discovered));
+  }
+}
+
+void DiscoveryManager::ApplyLocked() {
+  std::vector<std::shared_ptr<const scrape::Target>> active;
+  for (const auto& sc : config_.scrape_configs) {
+    auto it = built_.find(sc.job_name);
+    if (it == built_.end()) continue;
+    active.insert(active.end(), it->second.active.begin(), it->second.active.end());
+  }
+  active_ = active.size();
+  manager_->ApplyTargets(std::move(active));
 }
 
 std::vector<scrape::DroppedTarget> DiscoveryManager::Dropped() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return dropped_;
+  std::vector<scrape::DroppedTarget> out;
+  for (const auto& sc : config_.scrape_configs) {
+    auto it = built_.find(sc.job_name);
+    if (it != built_.end())
+      out.insert(out.end(), it->second.dropped.begin(), it->second.dropped.end());
+  }
+  return out;
 }
 
 size_t DiscoveryManager::active_targets() const {

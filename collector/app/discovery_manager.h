@@ -3,6 +3,9 @@
 // scrape manager, rebuilding them whenever a discoverer reports a change or the config changes.
 // Exports tender_sd_discovered_targets{job} (targets found by service discovery, before
 // relabeling).
+// Kubernetes discoverers share one k8s::SharedInformers: one list+watch per API server and
+// resource for every job and role; a reload starts the new discoverers before it stops the old
+// ones, so the informers both configs need keep running (and their objects) across it.
 // Thread-safe: ApplyConfig from the main or an admin thread, change reports from discoverer
 // threads.
 #pragma once
@@ -17,6 +20,7 @@
 #include "collector/discovery/file/file_discoverer.h"
 #include "collector/discovery/kubernetes/kubernetes_discoverer.h"
 #include "collector/discovery/static/static_targets.h"
+#include "collector/k8s/shared_informers.h"
 #include "collector/scrape/scrape_manager.h"
 
 namespace prometheus {
@@ -42,12 +46,24 @@ class DiscoveryManager {
 
   void Shutdown();  // Stops discovery; safe twice.
 
+  // The informers kubernetes discovery shares; other API readers (pod logs) may subscribe too.
+  k8s::SharedInformers* informers() { return &informers_; }
+
  private:
+  // Rebuilds every job's targets (config change).
   void RebuildLocked();
+  // Rebuilds the targets of `job` only (its discoverer reported), then applies all jobs'.
+  void RebuildJobLocked(const std::string& job);
+  // Builds `sc`'s targets into built_ and sets its discovered-targets gauge.
+  void BuildJobLocked(const config::ScrapeConfig& sc);
+  // Hands every job's active targets to the scrape manager.
+  void ApplyLocked();
 
   scrape::ScrapeManager* const manager_;
   prometheus::Registry* const registry_;
   prometheus::Family<prometheus::Gauge>* discovered_ = nullptr;  // Null without a registry.
+  // Declared before the discoverers: it outlives their subscriptions.
+  k8s::SharedInformers informers_;
   // Discoverers report from their own threads with none of their locks held.
   mutable std::mutex mu_;  // Guards everything below. Never held while stopping a discoverer.
   config::Config config_;
@@ -55,7 +71,8 @@ class DiscoveryManager {
   std::map<std::string, std::map<int, std::vector<discovery::TargetGroup>>> groups_;
   std::map<std::string, prometheus::Gauge*> discovered_gauges_;  // By job.
   discovery::ApiServerProxies proxies_;  // Of the api_server_proxy jobs; rebuilt per config.
-  std::vector<scrape::DroppedTarget> dropped_;
+  // Targets of each job as last built: a report rebuilds its own job only.
+  std::map<std::string, scrape::TargetSet> built_;
   size_t active_ = 0;
   uint64_t generation_ = 0;  // Reports from discoverers of an older config are ignored.
   std::vector<std::unique_ptr<discovery::FileDiscoverer>> discoverers_;

@@ -178,9 +178,7 @@ absl::Status Informer::ListAndSync() {
     auto items = doc.FindMember("items");
     if (items != doc.MemberEnd() && items->value.IsArray()) {
       for (auto& item : items->value.GetArray()) {
-        auto copy = std::make_shared<rapidjson::Document>();
-        copy->CopyFrom(item, copy->GetAllocator());
-        absl::StatusOr<ObjectRef> obj = MakeObject(std::move(copy));
+        absl::StatusOr<ObjectRef> obj = MakeObject(CopyObject(item));
         if (!obj.ok()) continue;  // Nameless items cannot be keyed; the API never sends them.
         listed[(*obj)->key] = *std::move(obj);
       }

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -102,6 +103,54 @@ std::optional<absl::Duration> RetryAfter(const absl::Status& status) {
   return absl::Seconds(seconds);
 }
 
+namespace {
+
+// A document and the pool its values live in, sized when it is made.
+struct SizedDocument {
+  explicit SizedDocument(size_t capacity) : pool(capacity), doc(&pool) {}
+  rapidjson::MemoryPoolAllocator<> pool;
+  rapidjson::Document doc;  // After `pool`: destroyed first.
+};
+
+// `src` into `dst` (empty), without metadata.managedFields.
+void CopyWithoutManagedFields(const rapidjson::Value& src, rapidjson::Document& dst) {
+  if (!src.IsObject()) {
+    dst.CopyFrom(src, dst.GetAllocator());
+    return;
+  }
+  auto& a = dst.GetAllocator();
+  dst.SetObject();
+  for (const auto& m : src.GetObject()) {
+    rapidjson::Value value;
+    if (m.value.IsObject() && m.name == "metadata") {
+      value.SetObject();
+      for (const auto& field : m.value.GetObject()) {
+        if (field.name == "managedFields") continue;
+        value.AddMember(rapidjson::Value(field.name, a), rapidjson::Value(field.value, a), a);
+      }
+    } else {
+      value.CopyFrom(m.value, a);
+    }
+    dst.AddMember(rapidjson::Value(m.name, a), value, a);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<rapidjson::Document> CopyObject(const rapidjson::Value& value) {
+  // Copied twice: once to learn the size, once into a pool of that size. The copy is cheap
+  // next to the parse, and the object lives until the next change of it.
+  size_t size = 0;
+  {
+    rapidjson::Document scratch;
+    CopyWithoutManagedFields(value, scratch);
+    size = scratch.GetAllocator().Size();
+  }
+  auto sized = std::make_shared<SizedDocument>(std::max<size_t>(size, 64));
+  CopyWithoutManagedFields(value, sized->doc);
+  return std::shared_ptr<rapidjson::Document>(sized, &sized->doc);
+}
+
 absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line) {
   rapidjson::Document doc;
   doc.Parse(line.data(), line.size());
@@ -127,8 +176,7 @@ absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line) {
   if (obj == doc.MemberEnd() || !obj->value.IsObject()) {
     return absl::InvalidArgumentError(absl::StrCat("watch event ", type, " has no object"));
   }
-  ev.object = std::make_shared<rapidjson::Document>();
-  ev.object->CopyFrom(obj->value, ev.object->GetAllocator());
+  ev.object = CopyObject(obj->value);
   if (ev.type == WatchEventType::kError) {
     auto code = ev.object->FindMember("code");
     if (code != ev.object->MemberEnd() && code->value.IsInt()) ev.error_code = code->value.GetInt();

@@ -366,8 +366,8 @@ void ScrapeManager::Fetch(const std::shared_ptr<Loop>& loop, FetchRequest req, a
     // least half of the timeout remains; the sample timestamp stays the scheduled one.
     const Target& t = *loop->target;
     const absl::Duration elapsed = absl::Now() - started;
-    if (!retry && result.connection_lost && t.timeout > absl::ZeroDuration() &&
-        elapsed <= t.timeout / 2) {
+    if (!retry && settings_.retry_on_reset && result.connection_lost &&
+        t.timeout > absl::ZeroDuration() && elapsed <= t.timeout / 2) {
       metrics_->retries.Add({{"job", t.job}}).Increment();
       again.timeout = t.timeout - elapsed;
       Fetch(loop, std::move(again), started, /*retry=*/true);

@@ -62,6 +62,9 @@ class ScrapeManager {
     // Scrapes running at once against one host:port (e.g. an API server proxying many
     // targets); the others wait their turn. <= 0: no limit.
     int max_concurrent_per_host = 16;
+    // A scrape whose connection broke early (a reset) is tried once more; false measures what
+    // that retry saves (--scrape.retry-on-reset=false).
+    bool retry_on_reset = true;
   };
 
   explicit ScrapeManager(Settings settings);

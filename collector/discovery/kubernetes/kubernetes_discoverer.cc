@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -34,6 +35,44 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 // The role name Prometheus uses for each resource kind in metrics and selectors.
 constexpr const char* kKindRole[] = {"node",          "pod",     "service",  "endpoints",
                                      "endpointslice", "ingress", "namespace"};
+
+// True when an address of the endpoints or endpointslice `json` (in namespace `ns`) has a Pod
+// targetRef naming pod `pod_ns`/`pod`, as the target builder looks pods up.
+bool ReferencesPod(const rapidjson::Value& json, const std::string& ns, const std::string& pod_ns,
+                   const std::string& pod) {
+  auto str = [](const rapidjson::Value& obj, const char* key) -> std::string_view {
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || !it->value.IsString()) return {};
+    return {it->value.GetString(), it->value.GetStringLength()};
+  };
+  auto is_pod = [&](const rapidjson::Value& address) {
+    if (!address.IsObject()) return false;
+    auto ref = address.FindMember("targetRef");
+    if (ref == address.MemberEnd() || !ref->value.IsObject()) return false;
+    std::string_view ref_ns = str(ref->value, "namespace");
+    return str(ref->value, "kind") == "Pod" && str(ref->value, "name") == pod &&
+           (ref_ns.empty() ? ns : ref_ns) == pod_ns;
+  };
+  auto any_in = [&](const rapidjson::Value& obj, const char* list) {
+    auto it = obj.FindMember(list);
+    if (it == obj.MemberEnd() || !it->value.IsArray()) return false;
+    for (const auto& a : it->value.GetArray()) {
+      if (is_pod(a)) return true;
+    }
+    return false;
+  };
+  if (!json.IsObject()) return false;
+  auto subsets = json.FindMember("subsets");  // Endpoints.
+  if (subsets != json.MemberEnd() && subsets->value.IsArray()) {
+    for (const auto& subset : subsets->value.GetArray()) {
+      if (subset.IsObject() &&
+          (any_in(subset, "addresses") || any_in(subset, "notReadyAddresses"))) {
+        return true;
+      }
+    }
+  }
+  return any_in(json, "endpoints");  // EndpointSlice.
+}
 
 }  // namespace
 
@@ -132,7 +171,7 @@ KubernetesDiscoverer::Kind KubernetesDiscoverer::PrimaryKind() const {
 std::vector<std::string> KubernetesDiscoverer::WatchedPaths() const { return paths_; }
 
 absl::Status KubernetesDiscoverer::Start() {
-  if (client_ != nullptr) {
+  if (started_) {
     return absl::FailedPreconditionError("kubernetes discoverer already started");
   }
   ASSIGN_OR_RETURN(k8s::KubeConfig kc, KubeConfigFor(config_, options_.service_account_dir));
@@ -140,7 +179,7 @@ absl::Status KubernetesDiscoverer::Start() {
   client_options.enable_http2 = config_.enable_http2;
   // Only api_server takes Prometheus's HTTP client settings (default: follow redirects).
   client_options.follow_redirects = !config_.api_server.empty() && config_.follow_redirects;
-  ASSIGN_OR_RETURN(client_, k8s::RestClient::Create(kc, client_options));
+  started_ = true;
 
   // Namespaces: the configured names (plus our own, in-cluster), or all ("").
   std::vector<std::string> namespaces = config_.namespaces;
@@ -167,6 +206,7 @@ absl::Status KubernetesDiscoverer::Start() {
     kinds.push_back({kNamespace, false});
   }
 
+  std::vector<std::pair<Kind, k8s::InformerOptions>> wanted;
   for (const auto& [kind, namespaced] : kinds) {
     k8s::Query selectors;
     for (const config::KubernetesSelector& s : config_.selectors) {
@@ -182,53 +222,41 @@ absl::Status KubernetesDiscoverer::Start() {
       opts.selectors = selectors;
       opts.page_size = options_.page_size;
       opts.watch_timeout = options_.watch_timeout;
-      std::string shown = opts.path;
-      for (const auto& [k, v] : selectors) {
-        absl::StrAppend(&shown, shown == opts.path ? "?" : "&", k, "=", v);
-      }
-      paths_.push_back(shown);
-      const size_t index = informers_.size();
-      const Kind k = kind;
-      k8s::InformerHandlers h;
-      h.on_added = [this, k](const k8s::ObjectRef& o) { OnEvent(k, nullptr, &o, "add"); };
-      h.on_updated = [this, k](const k8s::ObjectRef& old_obj, const k8s::ObjectRef& new_obj) {
-        OnEvent(k, &old_obj, &new_obj, "update");
-      };
-      h.on_deleted = [this, k](const k8s::ObjectRef& o) { OnEvent(k, &o, nullptr, "delete"); };
-      h.on_synced = [this, index] { OnSynced(index); };
-      informers_.push_back(std::make_unique<k8s::Informer>(client_.get(), opts, std::move(h)));
+      paths_.push_back(k8s::SharedInformers::ResourceName(opts));
+      wanted.emplace_back(kind, std::move(opts));
     }
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    synced_.assign(informers_.size(), false);
-  }
-  // One set of counters per informer, labelled with its resource path.
-  prometheus::Registry& registry = registry_ != nullptr ? *registry_ : *owned_registry_;
-  auto family = [&registry](const char* name, const char* help) {
-    return &prometheus::BuildCounter().Name(name).Help(help).Register(registry);
-  };
-  auto* lists = family("tender_k8s_lists_total", "Completed lists of a resource (all pages).");
-  auto* watches = family("tender_k8s_watches_total", "Watch requests started for a resource.");
-  auto* expired = family("tender_k8s_watch_expired_total",
-                         "410 Gone (HTTP or ERROR event) answers that forced a re-list.");
-  auto* errors = family("tender_k8s_request_errors_total",
-                        "Failed list or watch requests and broken watch streams (410 excluded).");
-  auto* events =
-      family("tender_k8s_watch_events_total", "Watch events applied, bookmarks included.");
-  for (const std::string& path : paths_) {
-    const prometheus::Labels labels{{"role", config_.role}, {"resource", path}};
-    InformerCounters c;
-    c.lists = &lists->Add(labels);
-    c.watches = &watches->Add(labels);
-    c.expired = &expired->Add(labels);
-    c.errors = &errors->Add(labels);
-    c.events = &events->Add(labels);
-    informer_counters_.push_back(c);
+    synced_.assign(wanted.size(), false);
   }
   reporter_ = std::thread([this] { ReportLoop(); });
-  for (auto& inf : informers_) {
-    inf->Start();
+  k8s::SharedInformers* informers = options_.informers;
+  if (informers == nullptr) {
+    k8s::SharedInformers::Options pool_options;
+    pool_options.stats_interval = options_.stats_interval;
+    owned_informers_ = std::make_unique<k8s::SharedInformers>(
+        registry_ != nullptr ? registry_ : owned_registry_.get(), pool_options);
+    informers = owned_informers_.get();
+  }
+  // A shared informer that has listed already replays its objects and the sync right here.
+  for (size_t index = 0; index < wanted.size(); ++index) {
+    const Kind k = wanted[index].first;
+    k8s::InformerHandlers h;
+    h.on_added = [this, k](const k8s::ObjectRef& o) { OnEvent(k, nullptr, &o, "add"); };
+    h.on_updated = [this, k](const k8s::ObjectRef& old_obj, const k8s::ObjectRef& new_obj) {
+      OnEvent(k, &old_obj, &new_obj, "update");
+    };
+    h.on_deleted = [this, k](const k8s::ObjectRef& o) { OnEvent(k, &o, nullptr, "delete"); };
+    h.on_synced = [this, index] { OnSynced(index); };
+    absl::StatusOr<std::unique_ptr<k8s::SharedInformers::Subscription>> sub =
+        informers->Subscribe(kc, client_options, wanted[index].second, std::move(h));
+    if (!sub.ok()) {
+      Shutdown();
+      subscriptions_.clear();
+      return sub.status();
+    }
+    subscriptions_.push_back(*std::move(sub));
   }
   log::Info("discovery", "kubernetes discovery started",
             {{"role", config_.role},
@@ -246,10 +274,9 @@ void KubernetesDiscoverer::Shutdown() {
   if (reporter_.joinable()) {
     reporter_.join();
   }
-  // Handlers take mu_, so the informers are stopped without it.
-  for (auto& inf : informers_) {
-    inf->Shutdown();
-  }
+  // Handlers take mu_, so subscriptions end without it; none of ours runs after this.
+  subscriptions_.clear();
+  owned_informers_.reset();
 }
 
 void KubernetesDiscoverer::OnEvent(Kind kind, const k8s::ObjectRef* old_obj,
@@ -265,10 +292,14 @@ void KubernetesDiscoverer::OnEvent(Kind kind, const k8s::ObjectRef* old_obj,
   } else {
     stores_[kind].erase(obj.key);
   }
-  RefreshLocked(kind, obj);
-  if (all_synced_) {
-    MarkDirtyLocked();
+  // Until every informer has listed only the stores fill; OnSynced then builds every group
+  // once. (Rebuilding a namespace's endpoints for each of its pods as 10k pods are listed is
+  // quadratic: minutes of CPU.)
+  if (!all_synced_) {
+    return;
   }
+  RefreshLocked(kind, obj);
+  MarkDirtyLocked();
 }
 
 void KubernetesDiscoverer::OnSynced(size_t informer_index) {
@@ -279,7 +310,7 @@ void KubernetesDiscoverer::OnSynced(size_t informer_index) {
   synced_[informer_index] = true;
   if (!all_synced_ && std::all_of(synced_.begin(), synced_.end(), [](bool b) { return b; })) {
     all_synced_ = true;
-    // Groups built before every informer listed may lack service or pod labels: redo them.
+    // The first build of every group, now that every object it may draw on is known.
     for (const auto& [key, obj] : stores_[PrimaryKind()]) {
       RebuildLocked(*obj);
     }
@@ -316,7 +347,10 @@ void KubernetesDiscoverer::RefreshLocked(Kind kind, const k8s::Object& obj) {
       }
       break;
     case kPod:
-      rebuild_if([&](const k8s::Object& p) { return p.namespace_ == obj.namespace_; });
+      // Only the endpoints(lices) whose addresses point at this pod draw on it.
+      rebuild_if([&](const k8s::Object& p) {
+        return ReferencesPod(*p.json, p.namespace_, obj.namespace_, obj.name);
+      });
       break;
     case kNode:
       if (primary == kPod) {
@@ -393,41 +427,14 @@ void KubernetesDiscoverer::MarkDirtyLocked() {
   cv_.notify_all();
 }
 
-void KubernetesDiscoverer::PublishInformerStats() {
-  for (size_t i = 0; i < informers_.size(); ++i) {
-    const k8s::InformerStats st = informers_[i]->Stats();
-    InformerCounters& c = informer_counters_[i];
-    // The informer counts with plain integers; its counters move by what changed since the
-    // last publish (two jobs watching the same resource share the counters and add up).
-    auto add = [](prometheus::Counter* counter, int64_t value, int64_t* published) {
-      if (value > *published) counter->Increment(static_cast<double>(value - *published));
-      *published = value;
-    };
-    add(c.lists, st.lists, &c.published.lists);
-    add(c.watches, st.watches, &c.published.watches);
-    add(c.expired, st.expired, &c.published.expired);
-    add(c.errors, st.errors, &c.published.errors);
-    add(c.events, st.events, &c.published.events);
-  }
-}
-
 void KubernetesDiscoverer::ReportLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    // Wakes for changes, and every few seconds to publish the informers' counters.
-    if (!cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.stats_interval),
-                      [this] { return stopped_ || dirty_; })) {
-      lock.unlock();
-      PublishInformerStats();
-      lock.lock();
-      continue;
-    }
+    cv_.wait(lock, [this] { return stopped_ || dirty_; });
     // Let the burst this change belongs to finish, so it becomes one report.
     cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.report_delay),
                  [this] { return stopped_; });
     if (stopped_) {
-      lock.unlock();
-      PublishInformerStats();
       return;
     }
     dirty_ = false;

@@ -1,7 +1,8 @@
 // Kubernetes service discovery (Prometheus kubernetes_sd_configs): one discoverer per config
 // entry. It lists and watches the role's objects (and the services, pods, nodes and namespaces
-// their labels draw on) through k8s::Informer, one per resource and namespace, and reports the
-// full set of target groups, keyed by Prometheus's group sources ("pod/NS/NAME"), after every
+// their labels draw on) through informers, one per resource and namespace, shared with every
+// other discoverer (and source) on the same API server through k8s::SharedInformers, and reports
+// the full set of target groups, keyed by Prometheus's group sources ("pod/NS/NAME"), after every
 // change once each informer has synced. Changes are coalesced: a burst of events (a re-list
 // after an expired watch, a rollout) becomes one report `report_delay` after its first event.
 // Threads: Start/Shutdown from one owner thread; informer threads run the handlers (under one
@@ -28,6 +29,7 @@
 #include "collector/k8s/informer.h"
 #include "collector/k8s/kubeconfig.h"
 #include "collector/k8s/rest_client.h"
+#include "collector/k8s/shared_informers.h"
 
 namespace prometheus {
 class Registry;
@@ -55,8 +57,12 @@ class KubernetesDiscoverer {
     std::string service_account_dir = std::string(k8s::kServiceAccountDir);
     // How long a change waits for others before the groups are reported.
     absl::Duration report_delay = absl::Milliseconds(500);
-    // How often the informers' request counters are published as tender_k8s_* metrics.
+    // How often the informers' request counters are published as tender_k8s_* metrics (only
+    // for the private pool used when `informers` is null).
     absl::Duration stats_interval = absl::Seconds(5);
+    // The informers to share with other discoverers; must outlive this object. Null: a private
+    // pool (publishing to `registry`).
+    k8s::SharedInformers* informers = nullptr;
   };
 
   // `on_change` receives every current group (sorted by source) each time the set changes,
@@ -95,8 +101,6 @@ class KubernetesDiscoverer {
   void RebuildLocked(const k8s::Object& primary) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkDirtyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportLoop();
-  // Copies every informer's Stats() into its counters (reporter thread).
-  void PublishInformerStats();
   Kind PrimaryKind() const;
   // The list/watch path of `kind`, in namespace `ns` ("" = all namespaces or cluster-scoped).
   static std::string PathOf(Kind kind, const std::string& ns);
@@ -107,19 +111,10 @@ class KubernetesDiscoverer {
   std::unique_ptr<prometheus::Registry> owned_registry_;
   prometheus::Registry* const registry_;  // The caller's, or null (then owned_registry_).
   prometheus::Family<prometheus::Counter>* events_;
-  struct InformerCounters {
-    prometheus::Counter* lists;
-    prometheus::Counter* watches;
-    prometheus::Counter* expired;
-    prometheus::Counter* errors;
-    prometheus::Counter* events;
-    k8s::InformerStats published;  // What was added to the counters so far.
-  };
-  // Parallel to informers_; written by Start before the reporter thread starts.
-  std::vector<InformerCounters> informer_counters_;
-
-  std::unique_ptr<k8s::RestClient> client_;
-  std::vector<std::unique_ptr<k8s::Informer>> informers_;  // Owner thread only.
+  std::unique_ptr<k8s::SharedInformers> owned_informers_;  // When options_.informers is null.
+  bool started_ = false;                                   // Owner thread only.
+  // One per resource and namespace; synced_ is parallel. Owner thread only.
+  std::vector<std::unique_ptr<k8s::SharedInformers::Subscription>> subscriptions_;
   std::vector<std::string> paths_;
   std::thread reporter_;
 

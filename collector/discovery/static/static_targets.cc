@@ -1,5 +1,6 @@
 #include "collector/discovery/static/static_targets.h"
 
+#include <iterator>
 #include <map>
 #include <string>
 
@@ -119,60 +120,73 @@ std::shared_ptr<scrape::Target> MakeTarget(
   return t;
 }
 
+scrape::TargetSet BuildJobTargets(
+    const config::ScrapeConfig& sc, const std::vector<const std::vector<TargetGroup>*>& groups,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy) {
+  scrape::TargetSet out;
+  auto job = std::make_shared<const config::ScrapeConfig>(sc);
+  // The loader validated every regex, so compiling cannot fail here; if it did, the job
+  // would run unrelabeled, which is worse than not running it.
+  auto target_relabel = relabel::Relabeler::Compile(sc.relabel_configs);
+  auto metric_relabel = relabel::Relabeler::Compile(sc.metric_relabel_configs);
+  if (!target_relabel.ok() || !metric_relabel.ok()) {
+    log::Error("discovery", "relabel rules failed to compile; job skipped", {{"job", sc.job_name}});
+    return out;
+  }
+  auto metric_rules = std::make_shared<const relabel::Relabeler>(std::move(metric_relabel).value());
+  std::vector<std::shared_ptr<scrape::Target>> targets;
+  auto add = [&](const model::Labels& group_labels, const std::string& address,
+                 const model::Labels* own_labels = nullptr) {
+    model::Labels discovered = group_labels;
+    if (own_labels != nullptr) {
+      discovered.insert(discovered.end(), own_labels->begin(), own_labels->end());
+    }
+    discovered.push_back({std::string(model::kAddressLabel), address});
+    model::Normalize(discovered);  // The last of duplicate names wins: target over group.
+    if (auto t = MakeTarget(discovered, job, &*target_relabel, proxy)) {
+      t->metric_relabel = metric_rules;
+      targets.push_back(std::move(t));
+    } else {
+      out.dropped.push_back({sc.job_name, WithJobDefaults(std::move(discovered), *job)});
+    }
+  };
+  for (const auto& group : sc.static_configs) {
+    for (const auto& address : group.targets) add(group.labels, address);
+  }
+  for (const std::vector<TargetGroup>* list : groups) {
+    for (const auto& group : *list) {
+      for (size_t i = 0; i < group.targets.size(); ++i) {
+        add(group.labels, group.targets[i],
+            i < group.target_labels.size() ? &group.target_labels[i] : nullptr);
+      }
+    }
+  }
+  if (sc.target_limit > 0 && targets.size() > static_cast<size_t>(sc.target_limit)) {
+    const std::string err =
+        "target_limit exceeded (number of targets: " + std::to_string(targets.size()) +
+        ", limit: " + std::to_string(sc.target_limit) + ")";
+    for (auto& t : targets) t->forced_error = err;
+  }
+  out.active.insert(out.active.end(), std::make_move_iterator(targets.begin()),
+                    std::make_move_iterator(targets.end()));
+  return out;
+}
+
 scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups,
                                const ApiServerProxies* proxies) {
   scrape::TargetSet out;
   for (const auto& sc : config.scrape_configs) {
-    auto job = std::make_shared<const config::ScrapeConfig>(sc);
-    // The loader validated every regex, so compiling cannot fail here; if it did, the job
-    // would run unrelabeled, which is worse than not running it.
-    auto target_relabel = relabel::Relabeler::Compile(sc.relabel_configs);
-    auto metric_relabel = relabel::Relabeler::Compile(sc.metric_relabel_configs);
-    if (!target_relabel.ok() || !metric_relabel.ok()) {
-      log::Error("discovery", "relabel rules failed to compile; job skipped",
-                 {{"job", sc.job_name}});
-      continue;
-    }
-    auto metric_rules =
-        std::make_shared<const relabel::Relabeler>(std::move(metric_relabel).value());
+    std::vector<const std::vector<TargetGroup>*> lists;
+    if (auto it = groups.find(sc.job_name); it != groups.end()) lists.push_back(&it->second);
     const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr;
     if (proxies != nullptr) {
       if (auto it = proxies->find(sc.job_name); it != proxies->end()) proxy = &it->second;
     }
-    std::vector<std::shared_ptr<scrape::Target>> targets;
-    auto add = [&](const model::Labels& group_labels, const std::string& address,
-                   const model::Labels* own_labels = nullptr) {
-      model::Labels discovered = group_labels;
-      if (own_labels != nullptr) {
-        discovered.insert(discovered.end(), own_labels->begin(), own_labels->end());
-      }
-      discovered.push_back({std::string(model::kAddressLabel), address});
-      model::Normalize(discovered);  // The last of duplicate names wins: target over group.
-      if (auto t = MakeTarget(discovered, job, &*target_relabel, proxy)) {
-        t->metric_relabel = metric_rules;
-        targets.push_back(std::move(t));
-      } else {
-        out.dropped.push_back({sc.job_name, WithJobDefaults(std::move(discovered), *job)});
-      }
-    };
-    for (const auto& group : sc.static_configs) {
-      for (const auto& address : group.targets) add(group.labels, address);
-    }
-    if (auto it = groups.find(sc.job_name); it != groups.end()) {
-      for (const auto& group : it->second) {
-        for (size_t i = 0; i < group.targets.size(); ++i) {
-          add(group.labels, group.targets[i],
-              i < group.target_labels.size() ? &group.target_labels[i] : nullptr);
-        }
-      }
-    }
-    if (sc.target_limit > 0 && targets.size() > static_cast<size_t>(sc.target_limit)) {
-      const std::string err =
-          "target_limit exceeded (number of targets: " + std::to_string(targets.size()) +
-          ", limit: " + std::to_string(sc.target_limit) + ")";
-      for (auto& t : targets) t->forced_error = err;
-    }
-    out.active.insert(out.active.end(), targets.begin(), targets.end());
+    scrape::TargetSet job = BuildJobTargets(sc, lists, proxy);
+    out.active.insert(out.active.end(), std::make_move_iterator(job.active.begin()),
+                      std::make_move_iterator(job.active.end()));
+    out.dropped.insert(out.dropped.end(), std::make_move_iterator(job.dropped.begin()),
+                       std::make_move_iterator(job.dropped.end()));
   }
   return out;
 }

@@ -33,6 +33,13 @@ using ApiServerProxies =
 scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGroups& groups,
                                const ApiServerProxies* proxies = nullptr);
 
+// The targets of one job, as BuildTargets makes them: its static_configs, then every group of
+// each vector in `groups` (one per discoverer; none may be null).
+// `proxy` is the job's entry of ApiServerProxies (null when it has none).
+scrape::TargetSet BuildJobTargets(
+    const config::ScrapeConfig& job, const std::vector<const std::vector<TargetGroup>*>& groups,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr);
+
 // BuildTargets with static_configs only.
 inline scrape::TargetSet StaticTargets(const config::Config& config) {
   return BuildTargets(config, {});

@@ -135,6 +135,27 @@ TEST(ParseWatchEventTest, Table) {
   check("truncated", R"({"type":"ADDED","obj)", false, WatchEventType::kError, 0);
 }
 
+TEST(CopyObjectTest, DropsManagedFieldsAndFitsOneAllocation) {
+  rapidjson::Document in;
+  in.Parse(R"({"metadata": {"name": "p", "namespace": "ns", "labels": {"a": "b"},
+      "managedFields": [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}]},
+    "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]},
+    "status": {"podIP": "10.0.0.1"}})");
+  ASSERT_FALSE(in.HasParseError());
+  std::shared_ptr<rapidjson::Document> out = CopyObject(in);
+  EXPECT_FALSE((*out)["metadata"].HasMember("managedFields"));
+  in["metadata"].RemoveMember("managedFields");
+  EXPECT_TRUE(*out == in);  // Everything else, unchanged.
+  // One pool chunk of exactly the size used, not rapidjson's 64 KiB default.
+  EXPECT_EQ(out->GetAllocator().Capacity(), out->GetAllocator().Size());
+  EXPECT_LT(out->GetAllocator().Capacity(), 4096u);
+
+  // Not an object with metadata: copied as it is.
+  rapidjson::Document status;
+  status.Parse(R"({"kind": "Status", "code": 410})");
+  EXPECT_TRUE(*CopyObject(status) == status);
+}
+
 TEST_F(RestClientTest, WatchStreamsEventsUntilServerCloses) {
   server_.Upsert("pods", Pod("a", "p1"));
   std::string rv = absl::StrCat(server_.resource_version());
