@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "httplib.h"
 #include "tests/integration/process.h"
 #include "tests/tools/fake_apiserver.h"
 #include "tests/tools/fake_loki.h"
@@ -104,10 +105,11 @@ current-context: fake
 
   std::unique_ptr<ChildProcess> StartTender() {
     ++starts_;
+    web_port_ = FreePort();
     return std::make_unique<ChildProcess>(
         std::vector<std::string>{Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
                                  "--config.file=" + dir_ + "/tender.yml",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", FreePort()),
+                                 absl::StrCat("--web.listen-address=127.0.0.1:", web_port_),
                                  "--storage.path=" + dir_ + "/data"},
         absl::StrCat(dir_, "/tender-", starts_, ".log"));
   }
@@ -136,8 +138,23 @@ current-context: fake
     return out;
   }
 
+  // The value of `name{job="kubernetes-pods"}` on tender's /metrics, or -1.
+  double Metric(const std::string& name) const {
+    httplib::Client client("127.0.0.1", web_port_);
+    auto r = client.Get("/metrics");
+    if (!r || r->status != 200) return -1;
+    const std::string key = name + "{job=\"kubernetes-pods\"} ";
+    const size_t at = r->body.find(key);
+    double v = -1;
+    if (at == std::string::npos) return -1;
+    const size_t end = r->body.find('\n', at);
+    if (!absl::SimpleAtod(r->body.substr(at + key.size(), end - at - key.size()), &v)) return -1;
+    return v;
+  }
+
   std::string dir_;
   int starts_ = 0;
+  int web_port_ = 0;
   test_tools::FakeApiServer api_;
   test_tools::FakeLoki loki_;
 };
@@ -216,6 +233,12 @@ TEST_F(PodLogsE2eTest, EveryLineOnceThroughCutsRestartsAndAContainerRestart) {
         << c.name << " wants " << want << " lines\n"
         << Logs();
   }
+  // The last run's own account (it started after the last restart).
+  EXPECT_EQ(Metric("tender_logs_kubernetes_streams"), 5);
+  EXPECT_GT(Metric("tender_logs_kubernetes_lines_total"), 0);
+  EXPECT_GT(Metric("tender_logs_kubernetes_reconnects_total"), 0);
+  EXPECT_GT(Metric("tender_logs_kubernetes_skipped_duplicate_lines_total"), 0);
+  EXPECT_GE(Metric("tender_logs_kubernetes_cursor_lag_seconds"), 0);
   EXPECT_EQ(tender->Stop(SIGTERM, absl::Seconds(20)), 0);
 
   // Every stream has exactly the contract's labels.
