@@ -77,6 +77,17 @@ class PodLogsE2eTest : public ::testing::Test {
     dir_ = MakeTempDir("tender-e2e-podlogs");
     ASSERT_TRUE(api_.Start().ok());
     ASSERT_TRUE(loki_.Start().ok());
+    // TENDER_E2E_LOKI_DELAY_MS: a slow Loki, so that the exporter holds lines in memory when
+    // the kill -9 comes (what the kill can lose then is measured, not assumed).
+    int delay_ms = 0;
+    if (absl::SimpleAtoi(Env("TENDER_E2E_LOKI_DELAY_MS", "0"), &delay_ms) && delay_ms > 0) {
+      slow_loki_ = true;
+      loki_.SetResponder([delay_ms](const test_tools::LokiRequest&) {
+        test_tools::LokiResponse r;
+        r.delay = absl::Milliseconds(delay_ms);
+        return r;
+      });
+    }
     api_.Upsert("pods",
                 PodJson("default", "p1", R"({"app.kubernetes.io/name":"shop","app":"ignored"})",
                         {"a", "b"}));
@@ -155,6 +166,10 @@ current-context: fake
   std::string dir_;
   int starts_ = 0;
   int web_port_ = 0;
+  // With a slow Loki the Loki exporter's own at-least-once resends (a request cancelled at
+  // SIGTERM is sent again) and its in-memory backlog (lost at kill -9) are measured and
+  // printed, not bounded: only order and the lines outside both are checked.
+  bool slow_loki_ = false;
   test_tools::FakeApiServer api_;
   test_tools::FakeLoki loki_;
 };
@@ -253,9 +268,10 @@ TEST_F(PodLogsE2eTest, EveryLineOnceThroughCutsRestartsAndAContainerRestart) {
 
   // Per stream: every line once, in order. Around the kill -9 a line may be repeated (read
   // again: delivered after the last cursor write) or lost (handed to the exporter, cursor
-  // written, not yet sent): those are counted and must lie within the lines written in the
-  // 3 s before the kill (the cursor is written every second; the exporter holds lines for
-  // batch_wait 100 ms plus one request).
+  // written, not yet sent): those are counted; per container at most 300 (3 s of its lines: the
+  // cursor is written every second, the exporter holds lines for batch_wait 100 ms plus one
+  // request), and all of them within the 10 s of lines before the kill (allowing for tender
+  // lagging behind the writer on a loaded machine).
   int total = 0, duplicates = 0, lost = 0, out_of_window = 0;
   for (size_t i = 0; i < kContainers.size(); ++i) {
     const Container& c = kContainers[i];
@@ -270,17 +286,25 @@ TEST_F(PodLogsE2eTest, EveryLineOnceThroughCutsRestartsAndAContainerRestart) {
       if (count[n]++ == 0) firsts.push_back(n);
     }
     EXPECT_TRUE(std::is_sorted(firsts.begin(), firsts.end()));
-    const int window_from = written_at_kill[i] - 300;  // 3 s of lines at 100 per second.
+    const int window_from = written_at_kill[i] - 1000;  // 10 s of lines at 100 per second.
     const int window_to = written_at_kill[i] + 2;
+    int repeated_here = 0, lost_here = 0;
     for (int n = 0; n < want; ++n) {
       if (count[n] == 1) continue;
+      if (count[n] == 0) ++lost_here;
+      if (count[n] > 1) repeated_here += count[n] - 1;
       if (count[n] == 0) ++lost;
       if (count[n] > 1) duplicates += count[n] - 1;
+      if (slow_loki_ && (count[n] > 1 || n >= window_from)) continue;
       if (n < window_from || n >= window_to) {
         ++out_of_window;
         ADD_FAILURE() << "line " << n << " arrived " << count[n] << " times (kill -9 at line "
                       << written_at_kill[i] << ")";
       }
+    }
+    if (!slow_loki_) {
+      EXPECT_LE(repeated_here, 300);
+      EXPECT_LE(lost_here, 300);
     }
   }
   bool drained = false;
@@ -293,11 +317,13 @@ TEST_F(PodLogsE2eTest, EveryLineOnceThroughCutsRestartsAndAContainerRestart) {
   EXPECT_EQ(out_of_window, 0);
   EXPECT_TRUE(loki_.violations().empty()) << loki_.violations().front();
   EXPECT_EQ(loki_.rejected_entries(), 0u);
-  std::cout << "pod logs: " << total << " lines in 5 streams, " << kCuts << " cuts, " << sigterms
-            << " SIGTERM restarts, " << kills << " kill -9, 1 container restart, "
-            << api_.log_requests() << " log requests; around the kill -9: " << duplicates
-            << " lines repeated, " << lost << " lost; " << loki_.duplicates()
-            << " identical resends dropped by Loki\n";
+  std::cout << (slow_loki_ ? "pod logs (slow Loki): " : "pod logs: ") << total
+            << " lines in 5 streams, " << kCuts << " cuts, " << sigterms << " SIGTERM restarts, "
+            << kills << " kill -9, 1 container restart, " << api_.log_requests()
+            << " log requests; " << duplicates << " lines repeated, " << lost
+            << " lost (all around the kill -9"
+            << (slow_loki_ ? ", or resent by the exporter after a SIGTERM" : "") << "); "
+            << loki_.duplicates() << " identical resends dropped by Loki\n";
 }
 
 }  // namespace
