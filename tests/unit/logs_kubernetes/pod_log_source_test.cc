@@ -14,9 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "tests/tools/fake_apiserver.h"
 
 namespace tender::logs {
@@ -70,8 +73,13 @@ class PodLogSourceTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void StartSource(std::vector<relabel::RuleConfig> rules = {}) {
+  void StartSource(std::vector<relabel::RuleConfig> rules = {},
+                   prometheus::Registry* registry = nullptr, double lines_per_second = 1000,
+                   int64_t burst = 5000) {
     PodLogSource::Settings s;
+    s.registry = registry;
+    s.config.lines_per_second = lines_per_second;
+    s.config.burst = burst;
     config::KubernetesSdConfig sd;
     sd.role = "pod";
     sd.api_server = api_.url();
@@ -214,6 +222,29 @@ TEST_F(PodLogSourceTest, RelabelingSelectsContainersAndAGonePodEndsItsStream) {
   source_->Shutdown();
   EXPECT_EQ(AllGot().size(), 1u);
   EXPECT_EQ(Got(sel), std::vector<std::string>{"hello"});
+}
+
+TEST_F(PodLogSourceTest, RateLimitMakesLinesWaitAndLosesNone) {
+  api_.Upsert("pods", PodJson("default", "p", "web", {"app"}));
+  for (int i = 0; i < 60; ++i) api_.AppendLog("default", "p", "app", absl::StrCat("line ", i));
+  prometheus::Registry registry;
+  StartSource({}, &registry, /*lines_per_second=*/100, /*burst=*/10);
+  const std::string sel = Selector("default", "p", "app");
+  ASSERT_TRUE(WaitForLines(sel, 60));
+  source_->Shutdown();
+  EXPECT_EQ(Got(sel), Numbered("line", 0, 60));
+  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+  const std::string key =
+      "tender_logs_kubernetes_rate_limited_seconds_total{job=\"kubernetes-pods\"} ";
+  const size_t at = text.find(key);
+  ASSERT_NE(at, std::string::npos) << text;
+  double waited = 0;
+  ASSERT_TRUE(absl::SimpleAtod(text.substr(at + key.size(), text.find('\n', at) - at - key.size()),
+                               &waited));
+  EXPECT_GT(waited, 0);  // 50 lines beyond the burst of 10 waited for tokens.
+  EXPECT_NE(text.find("tender_logs_kubernetes_lines_total{job=\"kubernetes-pods\"} 60"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace
