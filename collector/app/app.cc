@@ -26,6 +26,7 @@
 #include "collector/discovery/static/static_targets.h"
 #include "collector/logs/events/events_source.h"
 #include "collector/logs/file/file_tailer.h"
+#include "collector/logs/kubernetes/pod_log_source.h"
 #include "collector/model/absl_compat.h"
 #include "collector/model/log.h"
 #include "collector/ring/ingest_ring.h"
@@ -43,6 +44,18 @@
 
 namespace tender::app {
 namespace {
+
+// A job name as a file name: every byte outside [A-Za-z0-9._-] becomes '_'.
+std::string PositionsFileName(const std::string& job_name) {
+  std::string out = job_name;
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  if (out.empty() || out == "." || out == "..") out = "_" + out;
+  return out;
+}
 
 constexpr char kUsage[] =
     "usage: tender [flags]\n"
@@ -363,6 +376,35 @@ int RunCollector(const Flags& flags) {
     }
   }
 
+  // Pod logs through the API server: one source per logs.kubernetes entry.
+  std::vector<std::unique_ptr<logs::PodLogSource>> pod_log_sources;
+  if (!cfg.logs.kubernetes.empty() && loki_exporters.empty()) {
+    log::Warn("app", "logs.kubernetes is set but logs.loki is empty; not reading pod logs");
+  } else {
+    for (const auto& kc : cfg.logs.kubernetes) {
+      logs::PodLogSource::Settings ps;
+      ps.config = kc;
+      ps.cursors_path = absl::StrCat(flags.storage_path, "/positions/kubernetes/",
+                                     PositionsFileName(kc.job_name));
+      ps.registry = registry.get();
+      std::vector<loki::LokiExporter*> sinks;
+      for (auto& e : loki_exporters) sinks.push_back(e.get());
+      ps.sink = [sinks](std::vector<model::LogEntry>&& entries) {
+        for (size_t i = 0; i + 1 < sinks.size(); ++i) {
+          sinks[i]->Consume(std::vector<model::LogEntry>(entries));
+        }
+        sinks.back()->Consume(std::move(entries));
+      };
+      auto source = std::make_unique<logs::PodLogSource>(std::move(ps));
+      if (absl::Status st = source->Start(); !st.ok()) {
+        log::Error("app", "pod log source failed to start",
+                   {{"job", kc.job_name}, {"err", FromAbsl(st.message())}});
+        return 1;
+      }
+      pod_log_sources.push_back(std::move(source));
+    }
+  }
+
   const size_t shards = std::max<size_t>(2, std::thread::hardware_concurrency());
   scrape::BatchRing ring(shards, 1024);
   std::vector<std::unique_ptr<Pump>> pumps;
@@ -525,6 +567,8 @@ int RunCollector(const Flags& flags) {
   // The tailer stops and writes its positions before the Loki exporters flush what it read.
   if (tailer != nullptr) tailer->Shutdown();
   for (auto& source : event_sources) source->Shutdown();
+  // Likewise the pod-log streams: their last lines are in the exporters before they flush.
+  for (auto& source : pod_log_sources) source->Shutdown();
   // In parallel: each destination sends what it can for 4 s, then writes the rest to disk.
   {
     std::vector<std::thread> stopping;

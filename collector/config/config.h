@@ -286,11 +286,31 @@ struct EventsLogConfig {
   friend bool operator==(const EventsLogConfig&, const EventsLogConfig&) = default;
 };
 
+// One `logs.kubernetes` entry: container logs read through the API server (pods/log with
+// follow), one stream per (namespace, pod, container) of the discovered pods.
+struct KubernetesLogConfig {
+  std::string job_name = "kubernetes-pods";  // The `job` label; unique across entries.
+  // Role pod only; parsed and validated as in scrape jobs.
+  std::vector<KubernetesSdConfig> kubernetes_sd_configs;
+  // Applied to each container's labels (job, namespace, pod, container, node, app and the
+  // __meta_kubernetes_pod_* labels); drop/keep select containers; the labels not starting
+  // with `__` afterwards are the Loki stream labels.
+  std::vector<relabel::RuleConfig> relabel_configs;
+  int max_streams = 200;              // Follow streams open at once; the rest wait.
+  int64_t max_line_size = 256 << 10;  // Longer lines are cut (counted).
+  // Per stream: lines beyond the rate wait (the stream is read more slowly), never dropped.
+  double lines_per_second = 1000;
+  int64_t burst = 5000;
+
+  friend bool operator==(const KubernetesLogConfig&, const KubernetesLogConfig&) = default;
+};
+
 // tender's own top-level `logs` section.
 struct LogsConfig {
   std::vector<LokiConfig> loki;
   std::vector<FileLogConfig> files;
   std::vector<EventsLogConfig> events;
+  std::vector<KubernetesLogConfig> kubernetes;
 
   friend bool operator==(const LogsConfig&, const LogsConfig&) = default;
 };

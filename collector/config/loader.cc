@@ -284,6 +284,7 @@ class Loader {
   void LoadLoki(const Field& field, LokiConfig* loki);
   void LoadLogFiles(const Field& field, FileLogConfig* files);
   void LoadLogEvents(const Field& field, EventsLogConfig* events);
+  void LoadLogKubernetes(const Field& field, KubernetesLogConfig* kube);
   // Reads the HTTP client keys (kHttpKeys) of `reader`'s map.
   void LoadHttpClient(MapReader& reader, HttpClientConfig* http);
   void LoadTls(const Field& field, TlsConfig* tls);
@@ -1517,7 +1518,27 @@ void Loader::LoadLogs(const Field& field, LogsConfig* logs) {
       }
     }
   }
-  r.Finish({"loki", "files", "events"}, {});
+  if (const Field* f = r.Take("kubernetes"); f != nullptr && !f->IsNull()) {
+    if (!f->value.IsSequence()) {
+      diag_->Error(f->line, f->path,
+                   absl::StrCat("expected a list of kubernetes log configs, got ",
+                                internal::DescribeType(f->value)));
+    } else {
+      absl::flat_hash_map<std::string, int> names;
+      for (const Field& item : internal::SequenceItems(*f, *diag_)) {
+        KubernetesLogConfig kube;
+        LoadLogKubernetes(item, &kube);
+        auto [it, inserted] = names.emplace(kube.job_name, item.line);
+        if (!inserted) {
+          diag_->Error(item.line, internal::ChildPath(item.path, "job_name"),
+                       absl::StrCat("found multiple kubernetes log configs with job_name ",
+                                    Quote(kube.job_name), " (first on line ", it->second, ")"));
+        }
+        logs->kubernetes.push_back(std::move(kube));
+      }
+    }
+  }
+  r.Finish({"loki", "files", "events", "kubernetes"}, {});
 }
 
 void Loader::LoadLogEvents(const Field& field, EventsLogConfig* ev) {
@@ -1741,6 +1762,71 @@ void Loader::LoadLogFiles(const Field& field, FileLogConfig* files) {
     }
   }
   r.Finish({"paths", "labels", "format", "max_line_size"}, {});
+}
+
+void Loader::LoadLogKubernetes(const Field& field, KubernetesLogConfig* kube) {
+  if (field.IsNull()) {
+    diag_->Error(field.line, field.path, "empty kubernetes entry");
+    return;
+  }
+  MapReader r(field, diag_);
+  if (!r.ok()) {
+    return;
+  }
+  if (const Field* f = r.Take("job_name")) {
+    if (internal::ReadString(*f, diag_, &kube->job_name) && kube->job_name.empty()) {
+      diag_->Error(f->line, f->path, "job_name must not be empty");
+    }
+  }
+  const Field* sd = r.Take("kubernetes_sd_configs");
+  if (sd == nullptr) {
+    diag_->Error(r.line(), internal::ChildPath(r.path(), "kubernetes_sd_configs"),
+                 "kubernetes_sd_configs is required");
+  } else {
+    LoadKubernetesSdConfigs(*sd, &kube->kubernetes_sd_configs);
+    if (kube->kubernetes_sd_configs.empty()) {
+      diag_->Error(sd->line, sd->path, "kubernetes_sd_configs must not be empty");
+    }
+    for (const KubernetesSdConfig& c : kube->kubernetes_sd_configs) {
+      if (!c.role.empty() && c.role != "pod") {
+        diag_->Error(sd->line, sd->path,
+                     absl::StrCat("role ", Quote(c.role), ": pod logs need role pod"));
+      }
+    }
+  }
+  if (const Field* f = r.Take("relabel_configs")) {
+    internal::ReadRelabelRules(*f, "empty or null relabeling rule in kubernetes log config", diag_,
+                               &kube->relabel_configs);
+  }
+  if (const Field* f = r.Take("max_streams")) {
+    int64_t v = 0;
+    if (internal::ReadInt(*f, diag_, int64_t{1}, int64_t{100000}, &v)) {
+      kube->max_streams = static_cast<int>(v);
+    }
+  }
+  if (const Field* f = r.Take("max_line_size")) {
+    if (internal::ReadByteSize(*f, diag_, &kube->max_line_size) && kube->max_line_size <= 0) {
+      diag_->Error(f->line, f->path, "must be greater than 0");
+    }
+  }
+  if (const Field* f = r.Take("rate_limit"); f != nullptr && !f->IsNull()) {
+    MapReader rl(*f, diag_);
+    if (rl.ok()) {
+      if (const Field* l = rl.Take("lines_per_second")) {
+        int64_t v = 0;
+        if (internal::ReadInt(*l, diag_, int64_t{1}, int64_t{100000000}, &v)) {
+          kube->lines_per_second = static_cast<double>(v);
+        }
+      }
+      if (const Field* b = rl.Take("burst")) {
+        internal::ReadInt(*b, diag_, int64_t{1}, int64_t{100000000}, &kube->burst);
+      }
+      rl.Finish({"lines_per_second", "burst"}, {});
+    }
+  }
+  r.Finish({"job_name", "kubernetes_sd_configs", "relabel_configs", "max_streams", "max_line_size",
+            "rate_limit"},
+           {});
 }
 
 }  // namespace

@@ -168,6 +168,55 @@ void HttpClient(YAML::Emitter& out, const HttpClientConfig& http) {
   }
 }
 
+void KubernetesSdConfigs(YAML::Emitter& out, const std::vector<KubernetesSdConfig>& sds) {
+  if (!sds.empty()) {
+    Key(out, "kubernetes_sd_configs");
+    out << YAML::Value << YAML::BeginSeq;
+    for (const KubernetesSdConfig& sd : sds) {
+      out << YAML::BeginMap;
+      String(out, "role", sd.role);
+      if (!sd.api_server.empty()) {
+        String(out, "api_server", RedactUrl(sd.api_server));
+      }
+      if (!sd.kubeconfig_file.empty()) {
+        String(out, "kubeconfig_file", sd.kubeconfig_file);
+      }
+      HttpClient(out, sd.http);
+      if (!sd.proxy_url.empty()) {
+        String(out, "proxy_url", RedactUrl(sd.proxy_url));
+      }
+      Bool(out, "follow_redirects", sd.follow_redirects);
+      Bool(out, "enable_http2", sd.enable_http2);
+      if (sd.own_namespace || !sd.namespaces.empty()) {
+        Key(out, "namespaces");
+        out << YAML::Value << YAML::BeginMap;
+        Bool(out, "own_namespace", sd.own_namespace);
+        StringList(out, "names", sd.namespaces);
+        out << YAML::EndMap;
+      }
+      if (!sd.selectors.empty()) {
+        Key(out, "selectors");
+        out << YAML::Value << YAML::BeginSeq;
+        for (const KubernetesSelector& sel : sd.selectors) {
+          out << YAML::BeginMap;
+          String(out, "role", sel.role);
+          String(out, "label", sel.label);
+          String(out, "field", sel.field);
+          out << YAML::EndMap;
+        }
+        out << YAML::EndSeq;
+      }
+      Key(out, "attach_metadata");
+      out << YAML::Value << YAML::BeginMap;
+      Bool(out, "node", sd.attach_node_metadata);
+      Bool(out, "namespace", sd.attach_namespace_metadata);
+      out << YAML::EndMap;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+}
+
 void Scrape(YAML::Emitter& out, const ScrapeConfig& sc) {
   out << YAML::BeginMap;
   String(out, "job_name", sc.job_name);
@@ -225,52 +274,7 @@ void Scrape(YAML::Emitter& out, const ScrapeConfig& sc) {
     }
     out << YAML::EndSeq;
   }
-  if (!sc.kubernetes_sd_configs.empty()) {
-    Key(out, "kubernetes_sd_configs");
-    out << YAML::Value << YAML::BeginSeq;
-    for (const KubernetesSdConfig& sd : sc.kubernetes_sd_configs) {
-      out << YAML::BeginMap;
-      String(out, "role", sd.role);
-      if (!sd.api_server.empty()) {
-        String(out, "api_server", RedactUrl(sd.api_server));
-      }
-      if (!sd.kubeconfig_file.empty()) {
-        String(out, "kubeconfig_file", sd.kubeconfig_file);
-      }
-      HttpClient(out, sd.http);
-      if (!sd.proxy_url.empty()) {
-        String(out, "proxy_url", RedactUrl(sd.proxy_url));
-      }
-      Bool(out, "follow_redirects", sd.follow_redirects);
-      Bool(out, "enable_http2", sd.enable_http2);
-      if (sd.own_namespace || !sd.namespaces.empty()) {
-        Key(out, "namespaces");
-        out << YAML::Value << YAML::BeginMap;
-        Bool(out, "own_namespace", sd.own_namespace);
-        StringList(out, "names", sd.namespaces);
-        out << YAML::EndMap;
-      }
-      if (!sd.selectors.empty()) {
-        Key(out, "selectors");
-        out << YAML::Value << YAML::BeginSeq;
-        for (const KubernetesSelector& sel : sd.selectors) {
-          out << YAML::BeginMap;
-          String(out, "role", sel.role);
-          String(out, "label", sel.label);
-          String(out, "field", sel.field);
-          out << YAML::EndMap;
-        }
-        out << YAML::EndSeq;
-      }
-      Key(out, "attach_metadata");
-      out << YAML::Value << YAML::BeginMap;
-      Bool(out, "node", sd.attach_node_metadata);
-      Bool(out, "namespace", sd.attach_namespace_metadata);
-      out << YAML::EndMap;
-      out << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
+  KubernetesSdConfigs(out, sc.kubernetes_sd_configs);
   RelabelRules(out, "relabel_configs", sc.relabel_configs);
   RelabelRules(out, "metric_relabel_configs", sc.metric_relabel_configs);
   if (sc.api_server_proxy.has_value()) {
@@ -384,6 +388,26 @@ void Logs(YAML::Emitter& out, const LogsConfig& logs) {
     }
     out << YAML::EndSeq;
   }
+  if (!logs.kubernetes.empty()) {
+    Key(out, "kubernetes");
+    out << YAML::Value << YAML::BeginSeq;
+    for (const KubernetesLogConfig& k : logs.kubernetes) {
+      out << YAML::BeginMap;
+      String(out, "job_name", k.job_name);
+      KubernetesSdConfigs(out, k.kubernetes_sd_configs);
+      RelabelRules(out, "relabel_configs", k.relabel_configs);
+      Int(out, "max_streams", k.max_streams);
+      Key(out, "max_line_size");
+      out << YAML::Value << FormatByteSize(k.max_line_size);
+      Key(out, "rate_limit");
+      out << YAML::Value << YAML::BeginMap;
+      Int(out, "lines_per_second", static_cast<int64_t>(k.lines_per_second));
+      Int(out, "burst", k.burst);
+      out << YAML::EndMap;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
   out << YAML::EndMap;
 }
 
@@ -417,7 +441,8 @@ std::string RedactedYaml(const Config& config) {
     RemoteWrite(out, rw);
   }
   out << YAML::EndSeq;
-  if (!config.logs.loki.empty() || !config.logs.files.empty() || !config.logs.events.empty()) {
+  if (!config.logs.loki.empty() || !config.logs.files.empty() || !config.logs.events.empty() ||
+      !config.logs.kubernetes.empty()) {
     Logs(out, config.logs);
   }
   out << YAML::EndMap;

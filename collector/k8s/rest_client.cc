@@ -381,17 +381,36 @@ absl::StatusOr<Response> RestClient::Get(std::string_view path, const Query& que
 
 namespace {
 
-struct WatchState {
+struct StreamState {
   CURL* curl = nullptr;
-  const RestClient::EventHandler* handler = nullptr;
+  const RestClient::ChunkHandler* handler = nullptr;
   const std::atomic<bool>* cancel = nullptr;
   long http_status = 0;
-  std::string buffer;      // Undecoded bytes (a partial line).
   std::string error_body;  // Body of a non-2xx answer.
-  absl::Status status;     // First decoding error.
   bool handler_stopped = false;
+};
 
-  // Decodes complete lines in `buffer`; false to abort the transfer.
+size_t StreamWrite(char* data, size_t size, size_t n, void* user) {
+  auto* st = static_cast<StreamState*>(user);
+  if (st->http_status == 0) curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &st->http_status);
+  if (st->http_status < 200 || st->http_status >= 300) {
+    if (st->error_body.size() < 64 * 1024) st->error_body.append(data, size * n);
+    return size * n;
+  }
+  if (!(*st->handler)(std::string_view(data, size * n))) {
+    st->handler_stopped = true;
+    return 0;
+  }
+  return size * n;
+}
+
+// Splits a stream into newline-delimited watch events (lines may span chunks).
+struct WatchDecoder {
+  const RestClient::EventHandler* handler = nullptr;
+  std::string buffer;   // Undecoded bytes (a partial line).
+  absl::Status status;  // First decoding error.
+
+  // Decodes complete lines in `buffer`; false to stop the stream.
   bool Drain(bool at_end) {
     size_t start = 0;
     while (true) {
@@ -408,7 +427,6 @@ struct WatchState {
         return false;
       }
       if (!(*handler)(std::move(*ev))) {
-        handler_stopped = true;
         return false;
       }
     }
@@ -417,19 +435,8 @@ struct WatchState {
   }
 };
 
-size_t WatchWrite(char* data, size_t size, size_t n, void* user) {
-  auto* st = static_cast<WatchState*>(user);
-  if (st->http_status == 0) curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &st->http_status);
-  if (st->http_status < 200 || st->http_status >= 300) {
-    if (st->error_body.size() < 64 * 1024) st->error_body.append(data, size * n);
-    return size * n;
-  }
-  st->buffer.append(data, size * n);
-  return st->Drain(/*at_end=*/false) ? size * n : 0;
-}
-
-int WatchProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* st = static_cast<WatchState*>(user);
+int StreamProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* st = static_cast<StreamState*>(user);
   return st->cancel != nullptr && st->cancel->load(std::memory_order_relaxed) ? 1 : 0;
 }
 
@@ -467,22 +474,22 @@ CURLcode PerformCancellable(CURL* curl, const std::atomic<bool>* cancel) {
 
 }  // namespace
 
-absl::Status RestClient::Watch(std::string_view path, const Query& query,
-                               const EventHandler& on_event, const std::atomic<bool>* cancel,
-                               absl::Duration max_duration) {
+absl::Status RestClient::Stream(std::string_view path, const Query& query,
+                                const ChunkHandler& on_chunk, const std::atomic<bool>* cancel,
+                                absl::Duration max_duration) {
   std::string url = Url(path, query);
   for (int attempt = 0;; ++attempt) {
     ASSIGN_OR_RETURN(Credential cred, credentials_.Get());
     std::unique_ptr<Easy> easy = Acquire();
     RETURN_IF_ERROR(Prepare(*easy, url, cred, /*streaming=*/true));
-    WatchState st;
+    StreamState st;
     st.curl = easy->curl;
-    st.handler = &on_event;
+    st.handler = &on_chunk;
     st.cancel = cancel;
-    curl_easy_setopt(easy->curl, CURLOPT_WRITEFUNCTION, &WatchWrite);
+    curl_easy_setopt(easy->curl, CURLOPT_WRITEFUNCTION, &StreamWrite);
     curl_easy_setopt(easy->curl, CURLOPT_WRITEDATA, &st);
     curl_easy_setopt(easy->curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(easy->curl, CURLOPT_XFERINFOFUNCTION, &WatchProgress);
+    curl_easy_setopt(easy->curl, CURLOPT_XFERINFOFUNCTION, &StreamProgress);
     curl_easy_setopt(easy->curl, CURLOPT_XFERINFODATA, &st);
     if (max_duration > absl::ZeroDuration()) {
       curl_easy_setopt(easy->curl, CURLOPT_TIMEOUT_MS,
@@ -490,11 +497,9 @@ absl::Status RestClient::Watch(std::string_view path, const Query& query,
     }
     CURLcode rc = PerformCancellable(easy->curl, cancel);
     if (st.http_status == 0) curl_easy_getinfo(easy->curl, CURLINFO_RESPONSE_CODE, &st.http_status);
-    if (rc == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError("watch cancelled");
+    if (rc == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError("stream cancelled");
     if (rc == CURLE_WRITE_ERROR && st.handler_stopped) return absl::OkStatus();
-    if (!st.status.ok()) return st.status;
     if (rc == CURLE_OK && st.http_status >= 200 && st.http_status < 300) {
-      if (!st.Drain(/*at_end=*/true)) return st.status;
       Release(std::move(easy));
       return absl::OkStatus();
     }
@@ -505,6 +510,25 @@ absl::Status RestClient::Watch(std::string_view path, const Query& query,
     }
     return HttpError(st.http_status, url, st.error_body, easy->curl);
   }
+}
+
+absl::Status RestClient::Watch(std::string_view path, const Query& query,
+                               const EventHandler& on_event, const std::atomic<bool>* cancel,
+                               absl::Duration max_duration) {
+  WatchDecoder decoder;
+  decoder.handler = &on_event;
+  bool stopped = false;
+  ChunkHandler on_chunk = [&](std::string_view chunk) {
+    decoder.buffer.append(chunk.data(), chunk.size());
+    stopped = !decoder.Drain(/*at_end=*/false);
+    return !stopped;
+  };
+  absl::Status status = Stream(path, query, on_chunk, cancel, max_duration);
+  if (!decoder.status.ok()) return decoder.status;
+  if (!status.ok() || stopped) return status;
+  // The server ended the stream: a last event without its newline still counts.
+  if (!decoder.Drain(/*at_end=*/true)) return decoder.status;
+  return absl::OkStatus();
 }
 
 }  // namespace tender::k8s

@@ -1,7 +1,9 @@
 // REST client for the Kubernetes API server over libcurl: one-shot GETs (pooled easy handles,
 // connection reuse, HTTP/2 over TLS when available) and streaming watches that decode
-// newline-delimited JSON watch events. TLS and authentication come from a KubeConfig.
-// Thread-safe: any thread may call Get() and Watch() concurrently; a Watch blocks its caller.
+// newline-delimited JSON watch events, and raw streams of any body (pod logs). TLS and
+// authentication come from a KubeConfig.
+// Thread-safe: any thread may call Get(), Watch() and Stream() concurrently; a Watch or
+// Stream blocks its caller.
 #pragma once
 
 #include <atomic>
@@ -100,6 +102,20 @@ class RestClient {
   absl::Status Watch(std::string_view path, const Query& query, const EventHandler& on_event,
                      const std::atomic<bool>* cancel = nullptr,
                      absl::Duration max_duration = absl::ZeroDuration());
+
+  // Called with each piece of the body as it arrives, on the Stream caller's thread (the view
+  // lives until the call returns; pieces do not align with lines). Return false to end.
+  using ChunkHandler = std::function<bool(std::string_view chunk)>;
+
+  // Streams the raw body of GET path?query (pod logs with follow=true, or any long-lived
+  // answer) to `on_chunk`. Returns OK when the server completed the body or `on_chunk`
+  // returned false, Cancelled when `*cancel` became true (noticed within about 100 ms, also when
+  // idle), otherwise the error: HTTP status mapped as for Get (the body of a non-2xx answer is
+  // not passed to `on_chunk`), or Unavailable when the connection broke before the body was
+  // complete. `max_duration` bounds the whole stream (zero: unbounded). Watch runs on it.
+  absl::Status Stream(std::string_view path, const Query& query, const ChunkHandler& on_chunk,
+                      const std::atomic<bool>* cancel = nullptr,
+                      absl::Duration max_duration = absl::ZeroDuration());
 
   const KubeConfig& config() const { return config_; }
   CredentialProvider& credentials() { return credentials_; }

@@ -8,7 +8,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "collector/model/absl_compat.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -70,6 +72,14 @@ absl::Status FakeApiServer::Start() {
   RegisterProxyRoutes();
   route(R"(/api/v1/(events))", false);
   route(R"(/api/v1/namespaces/([^/]+)/(events))", true);
+  server_->Get(R"(/api/v1/namespaces/([^/]+)/pods/([^/]+))",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 if (Admit(req, res)) GetPod(req, res, req.matches[1].str(), req.matches[2].str());
+               });
+  server_->Get(R"(/api/v1/namespaces/([^/]+)/pods/([^/]+)/log)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 if (Admit(req, res)) PodLog(req, res, req.matches[1].str(), req.matches[2].str());
+               });
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) return absl::UnavailableError("fake apiserver: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -98,6 +108,16 @@ void FakeApiServer::set_bookmark_interval(absl::Duration interval) {
 }
 
 int64_t FakeApiServer::Upsert(std::string_view resource, std::string_view object_json) {
+  int64_t rv;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rv = UpsertLocked(std::string(resource), object_json);
+  }
+  cv_.notify_all();
+  return rv;
+}
+
+int64_t FakeApiServer::UpsertLocked(const std::string& res, std::string_view object_json) {
   rapidjson::Document doc;
   doc.Parse(object_json.data(), object_json.size());
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("metadata") ||
@@ -110,41 +130,35 @@ int64_t FakeApiServer::Upsert(std::string_view resource, std::string_view object
   std::string ns =
       md.HasMember("namespace") && md["namespace"].IsString() ? md["namespace"].GetString() : "";
   std::string key = ns.empty() ? name : absl::StrCat(ns, "/", name);
-  std::string res(resource);
-  int64_t rv;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    Resource& r = resources_[res];
-    rv = ++rv_;
-    auto it = r.objects.find(key);
-    bool exists = it != r.objects.end();
-    if (!md.HasMember("uid")) {
-      std::string uid = absl::StrCat("uid-", rv);
-      if (exists) {
-        rapidjson::Document old;
-        old.Parse(it->second.second.c_str());
-        if (old.IsObject() && old["metadata"].HasMember("uid"))
-          uid = old["metadata"]["uid"].GetString();
-      }
-      md.AddMember("uid", rapidjson::Value(uid.c_str(), alloc), alloc);
+  Resource& r = resources_[res];
+  const int64_t rv = ++rv_;
+  auto it = r.objects.find(key);
+  bool exists = it != r.objects.end();
+  if (!md.HasMember("uid")) {
+    std::string uid = absl::StrCat("uid-", rv);
+    if (exists) {
+      rapidjson::Document old;
+      old.Parse(it->second.second.c_str());
+      if (old.IsObject() && old["metadata"].HasMember("uid"))
+        uid = old["metadata"]["uid"].GetString();
     }
-    md.RemoveMember("resourceVersion");
-    std::string rv_text = absl::StrCat(rv);
-    md.AddMember("resourceVersion", rapidjson::Value(rv_text.c_str(), alloc), alloc);
-    if (!doc.HasMember("kind")) {
-      doc.AddMember("kind", rapidjson::Value(KindOf(res).c_str(), alloc), alloc);
-    }
-    if (!doc.HasMember("apiVersion")) {
-      doc.AddMember("apiVersion", rapidjson::Value(ApiVersionOf(res).c_str(), alloc), alloc);
-    }
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
-    doc.Accept(writer);
-    std::string json(buf.GetString(), buf.GetSize());
-    r.objects[key] = {ns, json};
-    r.history.push_back({rv, exists ? "MODIFIED" : "ADDED", ns, json});
+    md.AddMember("uid", rapidjson::Value(uid.c_str(), alloc), alloc);
   }
-  cv_.notify_all();
+  md.RemoveMember("resourceVersion");
+  std::string rv_text = absl::StrCat(rv);
+  md.AddMember("resourceVersion", rapidjson::Value(rv_text.c_str(), alloc), alloc);
+  if (!doc.HasMember("kind")) {
+    doc.AddMember("kind", rapidjson::Value(KindOf(res).c_str(), alloc), alloc);
+  }
+  if (!doc.HasMember("apiVersion")) {
+    doc.AddMember("apiVersion", rapidjson::Value(ApiVersionOf(res).c_str(), alloc), alloc);
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+  doc.Accept(writer);
+  std::string json(buf.GetString(), buf.GetSize());
+  r.objects[key] = {ns, json};
+  r.history.push_back({rv, exists ? "MODIFIED" : "ADDED", ns, json});
   return rv;
 }
 
@@ -238,35 +252,38 @@ bool FakeApiServer::WaitForOpenWatches(int n, absl::Duration timeout) const {
                       [&] { return open_watches_ >= n; });
 }
 
+bool FakeApiServer::Admit(const httplib::Request& req, httplib::Response& res) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Recorded with the query parameters in sorted order, for tests to inspect.
+  std::string line = req.path;
+  char sep = '?';
+  for (const auto& [key, value] :
+       std::multimap<std::string, std::string>(req.params.begin(), req.params.end())) {
+    absl::StrAppend(&line, std::string(1, sep), key, "=", value);
+    sep = '&';
+  }
+  requests_.push_back(std::move(line));
+  if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_) {
+    res.status = 401;
+    res.set_content(StatusJson(401, "Unauthorized", "Unauthorized"), "application/json");
+    return false;
+  }
+  if (fail_count_ > 0) {
+    --fail_count_;
+    res.status = fail_status_;
+    res.set_header("Retry-After", "1");
+    res.set_content(
+        StatusJson(fail_status_, fail_status_ == 429 ? "TooManyRequests" : "ServiceUnavailable",
+                   "scripted failure"),
+        "application/json");
+    return false;
+  }
+  return true;
+}
+
 void FakeApiServer::Handle(const httplib::Request& req, httplib::Response& res,
                            const std::string& resource, const std::string& ns) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // Recorded with the query parameters in sorted order, for tests to inspect.
-    std::string line = req.path;
-    char sep = '?';
-    for (const auto& [key, value] :
-         std::multimap<std::string, std::string>(req.params.begin(), req.params.end())) {
-      absl::StrAppend(&line, std::string(1, sep), key, "=", value);
-      sep = '&';
-    }
-    requests_.push_back(std::move(line));
-    if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_) {
-      res.status = 401;
-      res.set_content(StatusJson(401, "Unauthorized", "Unauthorized"), "application/json");
-      return;
-    }
-    if (fail_count_ > 0) {
-      --fail_count_;
-      res.status = fail_status_;
-      res.set_header("Retry-After", "1");
-      res.set_content(
-          StatusJson(fail_status_, fail_status_ == 429 ? "TooManyRequests" : "ServiceUnavailable",
-                     "scripted failure"),
-          "application/json");
-      return;
-    }
-  }
+  if (!Admit(req, res)) return;
   std::string watch = req.get_param_value("watch");
   if (watch == "1" || watch == "true") {
     Watch(req, res, resource, ns);
@@ -439,6 +456,316 @@ void FakeApiServer::Watch(const httplib::Request& req, httplib::Response& res,
         {
           std::lock_guard<std::mutex> lock(mu_);
           --open_watches_;
+        }
+        cv_.notify_all();
+      });
+}
+
+std::string FakeApiServer::FormatLogTimestamp(int64_t unix_ns) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E9SZ", absl::FromUnixNanos(unix_ns),
+                          absl::UTCTimeZone());
+}
+
+int64_t FakeApiServer::NextLogTimestampLocked() {
+  last_log_ts_ = std::max(absl::ToUnixNanos(absl::Now()), last_log_ts_ + 1);
+  return last_log_ts_;
+}
+
+int64_t FakeApiServer::AppendLog(std::string_view ns, std::string_view pod,
+                                 std::string_view container, std::string_view line) {
+  return AppendLogLines(ns, pod, container, {std::string(line)});
+}
+
+int64_t FakeApiServer::AppendLogLines(std::string_view ns, std::string_view pod,
+                                      std::string_view container,
+                                      const std::vector<std::string>& lines) {
+  int64_t ts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ts = NextLogTimestampLocked();
+    ContainerLog& log = logs_[absl::StrCat(ToAbsl(ns), "/", ToAbsl(pod), "/", ToAbsl(container))];
+    for (const std::string& l : lines) log.current.push_back({ts, l});
+  }
+  cv_.notify_all();
+  return ts;
+}
+
+std::string FakeApiServer::RestartContainer(std::string_view ns, std::string_view pod,
+                                            std::string_view container) {
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = resources_["pods"].objects.find(absl::StrCat(ToAbsl(ns), "/", ToAbsl(pod)));
+    if (it == resources_["pods"].objects.end()) return "";
+    rapidjson::Document doc;
+    doc.Parse(it->second.second.c_str());
+    auto& alloc = doc.GetAllocator();
+    if (!doc.HasMember("status"))
+      doc.AddMember("status", rapidjson::Value(rapidjson::kObjectType), alloc);
+    rapidjson::Value& status = doc["status"];
+    // An init container's status lives under initContainerStatuses.
+    bool init = false;
+    if (doc.HasMember("spec") && doc["spec"].HasMember("initContainers")) {
+      for (const auto& c : doc["spec"]["initContainers"].GetArray()) {
+        if (c.HasMember("name") && std::string_view(c["name"].GetString()) == container) {
+          init = true;
+        }
+      }
+    }
+    const char* list = init ? "initContainerStatuses" : "containerStatuses";
+    if (!status.HasMember(list)) {
+      status.AddMember(rapidjson::Value(list, alloc), rapidjson::Value(rapidjson::kArrayType),
+                       alloc);
+    }
+    rapidjson::Value* entry = nullptr;
+    for (auto& cs : status[list].GetArray()) {
+      if (cs.HasMember("name") && std::string_view(cs["name"].GetString()) == container) {
+        entry = &cs;
+      }
+    }
+    if (entry == nullptr) {
+      rapidjson::Value cs(rapidjson::kObjectType);
+      cs.AddMember("name", rapidjson::Value(std::string(container).c_str(), alloc), alloc);
+      status[list].PushBack(cs, alloc);
+      entry = &status[list][status[list].Size() - 1];
+    }
+    int restarts = 0;
+    if (entry->HasMember("restartCount") && (*entry)["restartCount"].IsInt()) {
+      restarts = (*entry)["restartCount"].GetInt();
+    }
+    ++restarts;
+    entry->RemoveMember("restartCount");
+    entry->AddMember("restartCount", restarts, alloc);
+    id = absl::StrCat("containerd://", ToAbsl(ns), "-", ToAbsl(pod), "-", ToAbsl(container), "-",
+                      restarts);
+    entry->RemoveMember("containerID");
+    entry->AddMember("containerID", rapidjson::Value(id.c_str(), alloc), alloc);
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+    doc.Accept(writer);
+    ContainerLog& log = logs_[absl::StrCat(ToAbsl(ns), "/", ToAbsl(pod), "/", ToAbsl(container))];
+    log.previous = std::move(log.current);
+    log.current.clear();
+    log.has_previous = true;
+    ++log.instance;
+    UpsertLocked("pods", std::string_view(buf.GetString(), buf.GetSize()));
+  }
+  cv_.notify_all();
+  return id;
+}
+
+void FakeApiServer::CutLogStreams(bool mid_line) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++cut_generation_;
+    cut_mid_line_ = mid_line;
+  }
+  cv_.notify_all();
+}
+
+std::vector<std::string> FakeApiServer::LogLines(std::string_view ns, std::string_view pod,
+                                                 std::string_view container, bool previous) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  auto it = logs_.find(absl::StrCat(ToAbsl(ns), "/", ToAbsl(pod), "/", ToAbsl(container)));
+  if (it == logs_.end()) return out;
+  for (const LogLine& l : previous ? it->second.previous : it->second.current) {
+    out.push_back(absl::StrCat(FormatLogTimestamp(l.ts_ns), " ", l.text));
+  }
+  return out;
+}
+
+int FakeApiServer::log_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return log_requests_;
+}
+
+int FakeApiServer::open_log_streams() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return open_log_streams_;
+}
+
+bool FakeApiServer::WaitForOpenLogStreams(int n, absl::Duration timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
+                      [&] { return open_log_streams_ >= n; });
+}
+
+void FakeApiServer::GetPod(const httplib::Request&, httplib::Response& res, const std::string& ns,
+                           const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& objects = resources_["pods"].objects;
+  auto it = objects.find(absl::StrCat(ns, "/", name));
+  if (it == objects.end()) {
+    res.status = 404;
+    res.set_content(StatusJson(404, "NotFound", absl::StrCat("pods \"", name, "\" not found")),
+                    "application/json");
+    return;
+  }
+  res.set_content(it->second.second, "application/json");
+}
+
+void FakeApiServer::PodLog(const httplib::Request& req, httplib::Response& res,
+                           const std::string& ns, const std::string& pod) {
+  const bool follow = req.get_param_value("follow") == "true";
+  const bool previous = req.get_param_value("previous") == "true";
+  const bool timestamps = req.get_param_value("timestamps") == "true";
+  int64_t since_ns = INT64_MIN;
+  if (req.has_param("sinceTime")) {
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, req.get_param_value("sinceTime"), &t, &err)) {
+      res.status = 400;
+      res.set_content(StatusJson(400, "BadRequest", absl::StrCat("invalid sinceTime: ", err)),
+                      "application/json");
+      return;
+    }
+    // The API server passes sinceTime on with second precision; the kubelet keeps lines at or
+    // after it.
+    since_ns = absl::ToUnixSeconds(t) * 1000000000;
+  }
+  std::string container = req.get_param_value("container");
+  struct Stream {
+    std::string key;
+    bool timestamps;
+    int64_t since_ns;
+    int64_t instance;
+    size_t next = 0;
+    int64_t cut_gen;
+  };
+  auto st = std::make_shared<Stream>();
+  std::string body;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++log_requests_;
+    auto& objects = resources_["pods"].objects;
+    auto it = objects.find(absl::StrCat(ns, "/", pod));
+    if (it == objects.end()) {
+      res.status = 404;
+      res.set_content(StatusJson(404, "NotFound", absl::StrCat("pods \"", pod, "\" not found")),
+                      "application/json");
+      return;
+    }
+    rapidjson::Document doc;
+    doc.Parse(it->second.second.c_str());
+    std::vector<std::string> names;
+    if (doc.HasMember("spec") && doc["spec"].IsObject()) {
+      for (const char* list : {"initContainers", "containers"}) {
+        if (!doc["spec"].HasMember(list) || !doc["spec"][list].IsArray()) continue;
+        for (const auto& c : doc["spec"][list].GetArray()) {
+          if (c.HasMember("name") && c["name"].IsString()) names.push_back(c["name"].GetString());
+        }
+      }
+    }
+    if (container.empty()) {
+      if (names.size() != 1) {
+        res.status = 400;
+        res.set_content(
+            StatusJson(400, "BadRequest",
+                       absl::StrCat("a container name must be specified for pod ", pod,
+                                    ", choose one of: [", absl::StrJoin(names, " "), "]")),
+            "application/json");
+        return;
+      }
+      container = names[0];
+    }
+    if (std::find(names.begin(), names.end(), container) == names.end()) {
+      res.status = 400;
+      res.set_content(
+          StatusJson(400, "BadRequest",
+                     absl::StrCat("container ", container, " is not valid for pod ", pod)),
+          "application/json");
+      return;
+    }
+    st->key = absl::StrCat(ns, "/", pod, "/", container);
+    st->timestamps = timestamps;
+    st->since_ns = since_ns;
+    ContainerLog& log = logs_[st->key];
+    st->instance = log.instance;
+    st->cut_gen = cut_generation_;
+    if (previous && !log.has_previous) {
+      res.status = 400;
+      res.set_content(StatusJson(400, "BadRequest",
+                                 absl::StrCat("previous terminated container \"", container,
+                                              "\" in pod \"", pod, "\" not found")),
+                      "application/json");
+      return;
+    }
+    if (previous || !follow) {
+      for (const LogLine& l : previous ? log.previous : log.current) {
+        if (l.ts_ns < since_ns) continue;
+        if (timestamps) absl::StrAppend(&body, FormatLogTimestamp(l.ts_ns), " ");
+        absl::StrAppend(&body, l.text, "\n");
+      }
+    } else {
+      ++open_log_streams_;
+    }
+  }
+  if (previous || !follow) {
+    res.set_content(body, "text/plain");
+    return;
+  }
+  cv_.notify_all();
+  res.set_chunked_content_provider(
+      "text/plain",
+      [this, st](size_t, httplib::DataSink& sink) {
+        std::string out;
+        bool finish = false;
+        bool cut = false;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (true) {
+            if (stopping_) return false;
+            auto it = logs_.find(st->key);
+            const std::string pod_key = st->key.substr(0, st->key.rfind('/'));
+            const bool pod_gone = resources_["pods"].objects.count(pod_key) == 0;
+            // After a restart this stream's instance is the previous one: send its rest, end.
+            const bool ended = it->second.instance != st->instance || pod_gone;
+            const std::vector<LogLine>& lines =
+                it->second.instance == st->instance ? it->second.current : it->second.previous;
+            if (st->cut_gen != cut_generation_) {
+              cut = true;
+              if (cut_mid_line_) {
+                while (st->next < lines.size() && lines[st->next].ts_ns < st->since_ns) {
+                  ++st->next;
+                }
+                if (st->next < lines.size()) {
+                  std::string line = absl::StrCat(
+                      st->timestamps ? FormatLogTimestamp(lines[st->next].ts_ns) + " " : "",
+                      lines[st->next].text, "\n");
+                  out = line.substr(0, line.size() / 2);
+                }
+              }
+              break;
+            }
+            for (; st->next < lines.size(); ++st->next) {
+              const LogLine& l = lines[st->next];
+              if (l.ts_ns < st->since_ns) continue;
+              if (st->timestamps) absl::StrAppend(&out, FormatLogTimestamp(l.ts_ns), " ");
+              absl::StrAppend(&out, l.text, "\n");
+            }
+            if (ended && !pod_gone && it->second.instance != st->instance + 1) {
+              // Restarted twice: the lines of this instance are gone.
+              out.clear();
+            }
+            if (ended) {
+              finish = true;
+              break;
+            }
+            if (!out.empty()) break;
+            if (sink.is_writable && !sink.is_writable()) return false;  // The client left.
+            cv_.wait_for(lock, std::chrono::milliseconds(50));
+          }
+        }
+        if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+        if (cut) return false;
+        if (finish) sink.done();
+        return true;
+      },
+      [this](bool) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          --open_log_streams_;
         }
         cv_.notify_all();
       });

@@ -4,7 +4,10 @@
 // services, endpoints (all-namespace and namespaced paths), discovery.k8s.io/v1 endpointslices
 // and networking.k8s.io/v1 ingresses, core/v1 events. Selectors are recorded, not applied. Tests
 // mutate objects while watches run, force 410 (at watch start or mid-stream), close streams,
-// and script 429/503 answers. Checks the bearer token when one is set.
+// and script 429/503 answers. Checks the bearer token when one is set. Serves single pods
+// (GET .../pods/NAME) and pod logs (GET .../pods/NAME/log with container, follow, timestamps,
+// sinceTime, previous; protocols.md §7.5): tests append lines, restart containers and cut the
+// log streams.
 // Thread-safe: requests run on server threads; tests call any method from any thread.
 #pragma once
 
@@ -99,6 +102,35 @@ class FakeApiServer {
     std::map<std::string, int> by_path;  // Requests per proxy path (query left out).
   };
   ProxyStats proxy_stats() const;
+  // Pod logs. Lines are kept per (namespace, pod, container) instance; the pod must be
+  // upserted for its log to be served (404 otherwise, 400 for a container it does not have).
+  // Appends `line` to the current instance's log with a timestamp from the server's log clock:
+  // the wall clock, forced to increase by at least 1 ns per call. Returns the timestamp.
+  int64_t AppendLog(std::string_view ns, std::string_view pod, std::string_view container,
+                    std::string_view line);
+  // Appends `lines` sharing one timestamp (as a runtime may stamp lines written together).
+  int64_t AppendLogLines(std::string_view ns, std::string_view pod, std::string_view container,
+                         const std::vector<std::string>& lines);
+  // Restarts a container: its current log becomes the `previous=true` log, the new instance
+  // starts empty, and the pod's status.containerStatuses (or initContainerStatuses) entry gets
+  // a new containerID and restartCount + 1 (a MODIFIED event), all at once. Follow streams of
+  // the old instance send what they have not sent yet and end cleanly. Returns the new
+  // containerID ("" when the pod is unknown).
+  std::string RestartContainer(std::string_view ns, std::string_view pod,
+                               std::string_view container);
+  // Breaks every open log stream (the connection closes without the end of the chunked body).
+  // With `mid_line`, each stream first sends the first half of its next line, if it has one.
+  void CutLogStreams(bool mid_line = false);
+  // The lines of the current (or previous) instance, as "<RFC3339Nano> <line>".
+  std::vector<std::string> LogLines(std::string_view ns, std::string_view pod,
+                                    std::string_view container, bool previous = false) const;
+  int log_requests() const;
+  int open_log_streams() const;
+  // Blocks until at least `n` follow streams are open (or the deadline passes).
+  bool WaitForOpenLogStreams(int n, absl::Duration timeout) const;
+
+  // Fixed-width RFC3339Nano in UTC, as the kubelet prefixes lines: 2026-12-02T01:02:03.123456789Z.
+  static std::string FormatLogTimestamp(int64_t unix_ns);
 
   int64_t resource_version() const;
   // Every request seen: its path and decoded query parameters sorted by name
@@ -126,8 +158,28 @@ class FakeApiServer {
     int64_t rv;
   };
 
+  struct LogLine {
+    int64_t ts_ns;
+    std::string text;
+  };
+  struct ContainerLog {
+    std::vector<LogLine> current;
+    std::vector<LogLine> previous;
+    bool has_previous = false;
+    int64_t instance = 0;  // Incremented by RestartContainer.
+  };
+
   void Handle(const httplib::Request& req, httplib::Response& res, const std::string& resource,
               const std::string& ns);
+  // Records the request and applies the token check and scripted failures; false when `res`
+  // was answered.
+  bool Admit(const httplib::Request& req, httplib::Response& res);
+  void GetPod(const httplib::Request& req, httplib::Response& res, const std::string& ns,
+              const std::string& name);
+  void PodLog(const httplib::Request& req, httplib::Response& res, const std::string& ns,
+              const std::string& pod);
+  int64_t UpsertLocked(const std::string& resource, std::string_view object_json);
+  int64_t NextLogTimestampLocked();
   void List(const httplib::Request& req, httplib::Response& res, const std::string& resource,
             const std::string& ns);
   void Watch(const httplib::Request& req, httplib::Response& res, const std::string& resource,
@@ -165,6 +217,12 @@ class FakeApiServer {
   int watch_requests_ = 0;
   int open_watches_ = 0;
   bool stopping_ = false;
+  std::map<std::string, ContainerLog> logs_;  // "ns/pod/container" -> log.
+  int64_t last_log_ts_ = 0;
+  int64_t cut_generation_ = 0;
+  bool cut_mid_line_ = false;
+  int log_requests_ = 0;
+  int open_log_streams_ = 0;
 };
 
 }  // namespace tender::test_tools

@@ -92,6 +92,7 @@ TEST(KubernetesManifestsTest, TenderRolesAreReadOnlyAndLeastPrivilege) {
          {"nodes", "pods", "services", "endpoints", "endpointslices", "ingresses", "events"}) {
       EXPECT_TRUE(resources.count(res)) << res;
     }
+    EXPECT_TRUE(resources.count("pods/log"));  // logs.kubernetes.
     EXPECT_EQ(non_resource, std::set<std::string>{"/metrics"});
     if (role == "tender-proxy") {
       EXPECT_TRUE(resources.count("nodes/proxy"));

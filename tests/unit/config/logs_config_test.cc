@@ -120,6 +120,48 @@ logs:
   EXPECT_EQ(back.config->logs.events, ev) << rendered;
 }
 
+TEST(LogsConfigTest, KubernetesPodLogs) {
+  const std::string yaml = R"(
+logs:
+  loki:
+    - url: http://loki:3100/loki/api/v1/push
+  kubernetes:
+    - kubernetes_sd_configs: [{role: pod, api_server: "https://k8s:6443"}]
+      relabel_configs:
+        - source_labels: [container]
+          regex: istio-proxy
+          action: drop
+      max_streams: 50
+      max_line_size: 16KiB
+      rate_limit: {lines_per_second: 200, burst: 400}
+    - job_name: system
+      kubernetes_sd_configs: [{role: pod, namespaces: {names: [kube-system]}}]
+)";
+  LoadResult r = LoadConfigString(yaml);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString("config");
+  const std::vector<KubernetesLogConfig>& k = r.config->logs.kubernetes;
+  ASSERT_EQ(k.size(), 2u);
+  EXPECT_EQ(k[0].job_name, "kubernetes-pods");
+  ASSERT_EQ(k[0].kubernetes_sd_configs.size(), 1u);
+  EXPECT_EQ(k[0].kubernetes_sd_configs[0].api_server, "https://k8s:6443");
+  ASSERT_EQ(k[0].relabel_configs.size(), 1u);
+  EXPECT_EQ(k[0].relabel_configs[0].action, relabel::Action::kDrop);
+  EXPECT_EQ(k[0].max_streams, 50);
+  EXPECT_EQ(k[0].max_line_size, 16 << 10);
+  EXPECT_EQ(k[0].lines_per_second, 200);
+  EXPECT_EQ(k[0].burst, 400);
+  EXPECT_EQ(k[1].job_name, "system");
+  EXPECT_EQ(k[1].max_streams, 200);
+  EXPECT_EQ(k[1].max_line_size, 256 << 10);
+  EXPECT_EQ(k[1].lines_per_second, 1000);
+  EXPECT_EQ(k[1].burst, 5000);
+  EXPECT_EQ(k[1].kubernetes_sd_configs[0].namespaces, std::vector<std::string>{"kube-system"});
+  // The rendered config loads back to the same section.
+  LoadResult back = LoadConfigString(RedactedYaml(*r.config));
+  ASSERT_TRUE(back.errors.empty()) << back.errors[0].ToString("config") << RedactedYaml(*r.config);
+  EXPECT_EQ(back.config->logs.kubernetes, k);
+}
+
 TEST(LogsConfigTest, ErrorsNamePathAndLine) {
   struct Case {
     std::string yaml;
@@ -150,6 +192,15 @@ TEST(LogsConfigTest, ErrorsNamePathAndLine) {
       {"logs:\n  events:\n    - job_name: a\n    - job_name: a\n", 4, "logs.events[1].job_name",
        "multiple"},
       {"logs:\n  events:\n    - role: pod\n", 3, "logs.events[0].role", ""},
+      {"logs:\n  kubernetes:\n    - max_streams: 5\n", 3,
+       "logs.kubernetes[0].kubernetes_sd_configs", "required"},
+      {"logs:\n  kubernetes:\n    - kubernetes_sd_configs: [{role: node}]\n", 3,
+       "logs.kubernetes[0].kubernetes_sd_configs", "role pod"},
+      {"logs:\n  kubernetes:\n    - kubernetes_sd_configs: [{role: pod}]\n      max_streams: 0\n",
+       4, "logs.kubernetes[0].max_streams", ""},
+      {"logs:\n  kubernetes:\n    - kubernetes_sd_configs: [{role: pod}]\n"
+       "      rate_limit: {lines: 1}\n",
+       4, "logs.kubernetes[0].rate_limit.lines", ""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.yaml);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -222,6 +223,78 @@ TEST_F(RestClientTest, WatchCancels) {
 
 namespace tender::k8s {
 namespace {
+
+// A pod with one container "c" whose log the fake serves.
+std::string LoggingPod() {
+  return R"({"metadata":{"name":"p","namespace":"a"},"spec":{"containers":[{"name":"c"}]}})";
+}
+
+TEST_F(RestClientTest, StreamHandsOverTheRawBodyAndReportsABreak) {
+  server_.Upsert("pods", LoggingPod());
+  const int64_t t1 = server_.AppendLog("a", "p", "c", "first");
+  std::mutex mu;
+  std::string body;
+  auto get = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return body;
+  };
+  absl::Status status;
+  std::thread reader([&] {
+    status = client_->Stream("/api/v1/namespaces/a/pods/p/log",
+                             {{"container", "c"}, {"follow", "true"}, {"timestamps", "true"}},
+                             [&](std::string_view chunk) {
+                               std::lock_guard<std::mutex> lock(mu);
+                               body.append(chunk.data(), chunk.size());
+                               return true;
+                             });
+  });
+  ASSERT_TRUE(server_.WaitForOpenLogStreams(1, absl::Seconds(10)));
+  const int64_t t2 = server_.AppendLog("a", "p", "c", "second");
+  const std::string want = absl::StrCat(FakeApiServer::FormatLogTimestamp(t1), " first\n",
+                                        FakeApiServer::FormatLogTimestamp(t2), " second\n");
+  for (int i = 0; i < 200 && get() != want; ++i) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(get(), want);
+  // A stream broken before its end is an error, not a clean end.
+  server_.CutLogStreams();
+  reader.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+}
+
+TEST_F(RestClientTest, StreamErrorsAndCancel) {
+  server_.Upsert("pods", LoggingPod());
+  auto ignore = [](std::string_view) { return true; };
+  EXPECT_EQ(client_->Stream("/api/v1/namespaces/a/pods/nope/log", {}, ignore).code(),
+            absl::StatusCode::kNotFound);
+  absl::Status bad =
+      client_->Stream("/api/v1/namespaces/a/pods/p/log", {{"container", "x"}}, ignore);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(), HasSubstr("is not valid for pod p"));
+  EXPECT_EQ(
+      client_->Stream("/api/v1/namespaces/a/pods/p/log", {{"previous", "true"}}, ignore).code(),
+      absl::StatusCode::kInvalidArgument);
+  // Not following: the body ends, OK.
+  server_.AppendLog("a", "p", "c", "x");
+  std::string body;
+  EXPECT_TRUE(client_
+                  ->Stream("/api/v1/namespaces/a/pods/p/log", {},
+                           [&](std::string_view chunk) {
+                             body.append(chunk.data(), chunk.size());
+                             return true;
+                           })
+                  .ok());
+  EXPECT_EQ(body, "x\n");
+  // An idle follow stream is cancelled promptly.
+  std::atomic<bool> cancel{false};
+  absl::Status status;
+  std::thread reader([&] {
+    status =
+        client_->Stream("/api/v1/namespaces/a/pods/p/log", {{"follow", "true"}}, ignore, &cancel);
+  });
+  ASSERT_TRUE(server_.WaitForOpenLogStreams(1, absl::Seconds(10)));
+  cancel = true;
+  reader.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+}
 
 TEST(RestClientOptionsTest, FollowsRedirectsOnlyWhenAsked) {
   test_tools::FakeApiServer api;
