@@ -198,6 +198,26 @@ TEST(RequestBuilderTest, AppendKeepsGoodPrefixOfMalformedBatch) {
   EXPECT_EQ(request.timeseries(8).samples(0).timestamp(), 101);
 }
 
+TEST(RequestBuilderTest, CompressesEntriesInPlaceAcrossBatches) {
+  // Batches of different sizes, so that snappy's 64 KiB blocks start inside one batch and end
+  // inside another; compressing from the batches must equal compressing the joined body.
+  std::vector<model::SeriesBatch> batches;
+  for (int n : {1, 700, 3, 2500, 40, 1900}) batches.push_back(MakeBatch(n, 1000 + n));
+  RequestBuilder builder(100000);
+  std::string joined;
+  for (const model::SeriesBatch& b : batches) {
+    size_t offset = 0;
+    ASSERT_EQ(builder.Append(b, 0, &offset).entries, b.samples);
+    joined += b.data;
+  }
+  ASSERT_GT(joined.size(), 3u * 65536);
+  EXPECT_EQ(builder.body_size(), joined.size());
+  EXPECT_EQ(builder.body(), joined);
+  std::string expected;
+  SnappyCompress(joined, &expected);
+  EXPECT_EQ(builder.Compress(), expected);
+}
+
 TEST(RequestBuilderTest, CompressIsSnappyBlockFormat) {
   const model::SeriesBatch batch = MakeBatch(500);
   RequestBuilder builder(1000);
