@@ -123,7 +123,31 @@ RequestBuilder::AppendResult RequestBuilder::Append(std::string_view data,
 
 RequestBuilder::AppendResult RequestBuilder::Append(const model::SeriesBatch& batch, uint32_t taken,
                                                     size_t* offset) {
-  return Append(batch.data, batch.samples - taken, offset);
+  const std::string_view data = batch.data;
+  const uint32_t remaining = batch.samples - taken;
+  const uint32_t room = max_samples_ - std::min(samples_, max_samples_);
+  if (*offset >= data.size() || room == 0 || remaining <= room || !model::EntryMarksValid(batch)) {
+    return Append(data, remaining, offset);
+  }
+  // The request ends before entry `cut`. Start the walk at the last mark at or before it when
+  // that mark is past `*offset`; at most kEntryMarkStride - 1 entries are then walked.
+  const uint32_t cut = taken + room;
+  const uint32_t strides = cut / model::kEntryMarkStride;
+  const uint32_t marked_entry = strides * model::kEntryMarkStride;
+  if (strides == 0 || marked_entry <= taken) return Append(data, remaining, offset);
+  const size_t mark = batch.marks[strides - 1];
+  if (mark <= *offset || mark > data.size() || (mark < data.size() && data[mark] != kEntryTag)) {
+    return Append(data, remaining, offset);  // Marks that do not fit the data: walk instead.
+  }
+  const EntryRun run = SkipEntries(data, mark, cut - marked_entry);
+  AppendResult result;
+  result.entries = (marked_entry - taken) + run.entries;
+  result.malformed = run.malformed;
+  pieces_.push_back(data.substr(*offset, run.end - *offset));
+  body_size_ += run.end - *offset;
+  *offset = run.end;
+  samples_ += result.entries;
+  return result;
 }
 
 std::string RequestBuilder::body() const {
