@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "collector/model/protowire.h"
 
@@ -34,7 +35,45 @@ struct SeriesBatch {
   uint32_t samples = 0;    // Number of entries in `data`.
   int64_t min_timestamp_ms = std::numeric_limits<int64_t>::max();
   int64_t max_timestamp_ms = std::numeric_limits<int64_t>::min();
+  // Entry marks, recorded by SeriesEncoder so that a sender can cut `data` into requests without
+  // walking every entry: marks[k] is the byte offset at which entry (k + 1) * kEntryMarkStride
+  // starts (data.size() when that is the end). They are usable only while EntryMarksValid();
+  // whoever rewrites `data` other than through SeriesEncoder must call RebuildEntryMarks (or
+  // clear `marks`). Not stored on disk.
+  std::vector<uint32_t> marks;
 };
+
+inline constexpr uint32_t kEntryMarkStride = 32;
+
+// True when `marks` has one offset per kEntryMarkStride entries of `samples`. A cleared `marks`
+// is never valid once the batch has kEntryMarkStride entries or more.
+inline bool EntryMarksValid(const SeriesBatch& batch) {
+  return batch.marks.size() == batch.samples / kEntryMarkStride;
+}
+
+// Recomputes `marks` by walking the entries of `data`; clears them when the walk does not find
+// exactly `samples` whole entries.
+inline void RebuildEntryMarks(SeriesBatch* batch) {
+  batch->marks.clear();
+  const char* const begin = batch->data.data();
+  const char* const end = begin + batch->data.size();
+  const char* p = begin;
+  uint32_t entries = 0;
+  while (p < end) {
+    uint64_t len = 0;
+    if (*p++ != static_cast<char>(protowire::Tag(1, protowire::kLengthDelimited)) ||
+        !protowire::ReadVarint(&p, end, &len) || len > static_cast<uint64_t>(end - p)) {
+      break;
+    }
+    p += len;
+    ++entries;
+    if (entries % kEntryMarkStride == 0 &&
+        static_cast<size_t>(p - begin) <= std::numeric_limits<uint32_t>::max()) {
+      batch->marks.push_back(static_cast<uint32_t>(p - begin));
+    }
+  }
+  if (p != end || entries != batch->samples) batch->marks.clear();
+}
 
 // Encoded size of one Label message as a TimeSeries field (tag + length + payload).
 constexpr size_t LabelFieldSize(size_t name_len, size_t value_len) {
@@ -95,7 +134,13 @@ class SeriesEncoder {
     p = protowire::WriteFixed64(p, value_bits);
     *p++ = static_cast<char>(protowire::Tag(2, protowire::kVarint));
     p = protowire::WriteVarint(p, static_cast<uint64_t>(timestamp_ms_));
-    ++batch_->samples;
+    if (++batch_->samples % kEntryMarkStride == 0) {
+      const size_t end = static_cast<size_t>(p - batch_->data.data());
+      // A batch past 4 GiB stops recording; its marks then stay invalid.
+      if (end <= std::numeric_limits<uint32_t>::max()) {
+        batch_->marks.push_back(static_cast<uint32_t>(end));
+      }
+    }
     if (timestamp_ms_ < batch_->min_timestamp_ms) batch_->min_timestamp_ms = timestamp_ms_;
     if (timestamp_ms_ > batch_->max_timestamp_ms) batch_->max_timestamp_ms = timestamp_ms_;
   }

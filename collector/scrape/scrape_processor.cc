@@ -81,6 +81,7 @@ uint32_t RemoveDuplicateEntries(model::SeriesBatch& out, size_t start) {
   out.data.resize(start);
   out.data += kept;
   out.samples -= removed;
+  if (removed > 0) model::RebuildEntryMarks(&out);
   return removed;
 }
 
@@ -468,6 +469,9 @@ ScrapeReport ScrapeProcessor::Process(const Target& target, SeriesState& state,
       // A bad exposition fails the whole scrape: nothing of it is sent.
       out.data.resize(start);
       out.samples = start_samples;
+      if (out.marks.size() > start_samples / model::kEntryMarkStride) {
+        out.marks.resize(start_samples / model::kEntryMarkStride);
+      }
     }
   }
   if (!report.status.ok()) {

@@ -362,8 +362,8 @@ void ShardQueue::RemoveOldestLocked() {
     --disk_records_;
     if (segment.records.empty()) DeleteFrontSegmentLocked();
   } else if (!memory_.empty()) {
-    memory_bytes_ -= static_cast<int64_t>(RecordBytes(memory_.front().batch));
-    samples_ -= memory_.front().batch.samples;
+    memory_bytes_ -= static_cast<int64_t>(RecordBytes(*memory_.front().batch));
+    samples_ -= memory_.front().batch->samples;
     memory_.pop_front();
   }
 }
@@ -404,8 +404,8 @@ void ShardQueue::ExpireLocked(absl::Time now) {
       max_ts = ref.max_timestamp_ms;
       bytes = ref.bytes;
     } else if (!memory_.empty()) {
-      max_ts = memory_.front().batch.max_timestamp_ms;
-      bytes = RecordBytes(memory_.front().batch);
+      max_ts = memory_.front().batch->max_timestamp_ms;
+      bytes = RecordBytes(*memory_.front().batch);
     } else {
       return;
     }
@@ -467,7 +467,7 @@ void ShardQueue::UpdateGaugesLocked(absl::Time now) {
   if (!segments_.empty()) {
     oldest_ms = segments_.front().records.front().min_timestamp_ms;
   } else if (!memory_.empty()) {
-    oldest_ms = memory_.front().batch.min_timestamp_ms;
+    oldest_ms = memory_.front().batch->min_timestamp_ms;
   }
   double age = 0;
   if (oldest_ms != std::numeric_limits<int64_t>::max()) {
@@ -505,13 +505,14 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
   ExpireLocked(now);
   memory_bytes_ += static_cast<int64_t>(RecordBytes(batch));
   samples_ += batch.samples;
-  memory_.push_back(MemoryEntry{next_id_++, std::move(batch)});
+  memory_.push_back(
+      MemoryEntry{next_id_++, std::make_shared<const model::SeriesBatch>(std::move(batch))});
   // Spill the oldest in-memory batches: they go after what is on disk, so order is kept.
   while (memory_bytes_ > options_.memory_budget_bytes && !memory_.empty()) {
     const MemoryEntry& front = memory_.front();
-    const uint64_t bytes = RecordBytes(front.batch);
+    const uint64_t bytes = RecordBytes(*front.batch);
     absl::Status status = absl::UnavailableError("disk failed recently");
-    if (now >= disk_retry_at_) status = WriteLocked(front.batch, front.id);
+    if (now >= disk_retry_at_) status = WriteLocked(*front.batch, front.id);
     if (absl::IsResourceExhausted(status)) {
       CountDropLocked(DropReason::kMaxBytes, bytes);
     } else if (!status.ok()) {
@@ -519,7 +520,7 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
       CountDropLocked(DropReason::kMemoryFull, bytes);
     }
     memory_bytes_ -= static_cast<int64_t>(bytes);
-    if (!status.ok()) samples_ -= front.batch.samples;
+    if (!status.ok()) samples_ -= front.batch->samples;
     memory_.pop_front();
   }
   UpdateGaugesLocked(now);
@@ -527,8 +528,7 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
 }
 
 std::optional<uint64_t> ShardQueue::PeekMany(size_t max_samples, size_t max_batches,
-                                             std::vector<model::SeriesBatch>* out,
-                                             absl::Duration wait) {
+                                             std::vector<SharedBatch>* out, absl::Duration wait) {
   out->clear();
   std::unique_lock<std::mutex> lock(mu_);
   if (wait > absl::ZeroDuration()) {
@@ -565,8 +565,8 @@ std::optional<uint64_t> ShardQueue::PeekMany(size_t max_samples, size_t max_batc
           stopped = true;
           break;
         }
-        model::SeriesBatch batch;
-        if (!ReadRecordLocked(segment.seq, ref, &batch)) {
+        auto batch = std::make_shared<model::SeriesBatch>();
+        if (!ReadRecordLocked(segment.seq, ref, batch.get())) {
           if (out->empty()) {
             RemoveOldestLocked();
             head_removed = true;
@@ -575,7 +575,7 @@ std::optional<uint64_t> ShardQueue::PeekMany(size_t max_samples, size_t max_batc
           }
           break;
         }
-        samples += batch.samples;
+        samples += batch->samples;
         last_id = ref.id;
         out->push_back(std::move(batch));
       }
@@ -585,15 +585,26 @@ std::optional<uint64_t> ShardQueue::PeekMany(size_t max_samples, size_t max_batc
   }
   if (!stopped && (segments_.empty() || !out->empty())) {
     for (const MemoryEntry& entry : memory_) {
-      if (!fits(entry.batch.samples)) break;
-      samples += entry.batch.samples;
+      if (!fits(entry.batch->samples)) break;
+      samples += entry.batch->samples;
       last_id = entry.id;
-      out->push_back(entry.batch);
+      out->push_back(entry.batch);  // Shares the bytes; no copy.
     }
   }
   UpdateGaugesLocked(now);
   if (out->empty()) return std::nullopt;
   return last_id;
+}
+
+std::optional<uint64_t> ShardQueue::PeekMany(size_t max_samples, size_t max_batches,
+                                             std::vector<model::SeriesBatch>* out,
+                                             absl::Duration wait) {
+  std::vector<SharedBatch> shared;
+  const std::optional<uint64_t> last = PeekMany(max_samples, max_batches, &shared, wait);
+  out->clear();
+  out->reserve(shared.size());
+  for (const SharedBatch& b : shared) out->push_back(*b);
+  return last;
 }
 
 void ShardQueue::PopThrough(uint64_t last_id) {
@@ -658,11 +669,11 @@ absl::Status ShardQueue::Flush(absl::Duration deadline) {
           absl::StrCat("queue: flush deadline passed with ", memory_.size(), " batches left"));
     }
     const MemoryEntry& front = memory_.front();
-    const uint64_t bytes = RecordBytes(front.batch);
-    absl::Status status = WriteLocked(front.batch, front.id);
+    const uint64_t bytes = RecordBytes(*front.batch);
+    absl::Status status = WriteLocked(*front.batch, front.id);
     if (absl::IsResourceExhausted(status)) {
       CountDropLocked(DropReason::kMaxBytes, bytes);
-      samples_ -= front.batch.samples;
+      samples_ -= front.batch->samples;
     } else if (!status.ok()) {
       UpdateGaugesLocked(Now());
       return status;
@@ -704,7 +715,7 @@ size_t ShardQueue::batches() const {
 size_t ShardQueue::memory_samples() const {
   std::lock_guard<std::mutex> lock(mu_);
   size_t n = 0;
-  for (const MemoryEntry& e : memory_) n += e.batch.samples;
+  for (const MemoryEntry& e : memory_) n += e.batch->samples;
   return n;
 }
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -44,6 +45,9 @@ struct QueueOptions {
   // Wall clock (for max_age and the oldest-sample-age gauge); nullptr = absl::Now.
   std::function<absl::Time()> clock;
 };
+
+// A queued batch as the consumer sees it: shared with the queue, never modified once pushed.
+using SharedBatch = std::shared_ptr<const model::SeriesBatch>;
 
 class ShardQueue {
  public:
@@ -87,12 +91,17 @@ class ShardQueue {
   // that batch was already dropped by a bound, so a newer batch is never removed unsent.
   void Pop();
 
-  // Copies the oldest batches into `*out` (cleared first) without removing them: at least one,
+  // Puts the oldest batches into `*out` (cleared first) without removing them: at least one,
   // then more while their samples add up to at most `max_samples` (or, when the first batch
   // alone is larger, to the next multiple of `max_samples`, so that its last request can be
-  // filled up), and at most `max_batches`.
-  // Waits up to `wait` for a first batch. Returns the id of the last batch copied, to pass to
+  // filled up), and at most `max_batches`. In-memory batches are shared, not copied (the
+  // consumer should drop them once sent, so that popped batches are freed); disk records are
+  // read into new batches.
+  // Waits up to `wait` for a first batch. Returns the id of the last batch returned, to pass to
   // PopThrough once they are sent; nullopt when the queue stayed empty.
+  std::optional<uint64_t> PeekMany(size_t max_samples, size_t max_batches,
+                                   std::vector<SharedBatch>* out, absl::Duration wait);
+  // The same, with copies of the batches.
   std::optional<uint64_t> PeekMany(size_t max_samples, size_t max_batches,
                                    std::vector<model::SeriesBatch>* out, absl::Duration wait);
 
@@ -178,7 +187,7 @@ class ShardQueue {
   std::deque<Segment> segments_ ABSL_GUARDED_BY(mu_);
   struct MemoryEntry {
     uint64_t id = 0;
-    model::SeriesBatch batch;
+    SharedBatch batch;  // Never null.
   };
   std::deque<MemoryEntry> memory_ ABSL_GUARDED_BY(mu_);
   int64_t memory_bytes_ ABSL_GUARDED_BY(mu_) = 0;

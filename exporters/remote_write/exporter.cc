@@ -284,7 +284,7 @@ class ShardSender {
 
   void Run() {
     const size_t max = shared_->max_samples_per_send;
-    std::vector<model::SeriesBatch> batches;
+    std::vector<queue::SharedBatch> batches;
     std::optional<absl::Time> waiting_since;
     while (true) {
       bool draining = false;
@@ -316,7 +316,10 @@ class ShardSender {
           queue_->PeekMany(max, kMaxBatchesPerPeek, &batches, absl::ZeroDuration());
       if (!last.has_value()) continue;  // Dropped by a bound meanwhile.
       waiting_since.reset();
-      if (SendBatches(&batches) == SendResult::kStopped) break;
+      if (SendBatches(batches) == SendResult::kStopped) break;
+      // Let go of the sent batches now rather than at the next peek: the queue no longer
+      // holds them, so this frees them while the shard waits.
+      batches.clear();
       queue_->PopThrough(*last);
       queue_gauge_->Set(static_cast<double>(queue_->samples()));
     }
@@ -329,17 +332,19 @@ class ShardSender {
 
   // Sends `batches` in requests of up to max_samples_per_send. kStopped when the shard was
   // aborted: the batches stay queued.
-  SendResult SendBatches(std::vector<model::SeriesBatch>* batches) {
+  SendResult SendBatches(const std::vector<queue::SharedBatch>& peeked) {
     const bool backlog = queue_->disk_bytes() > 0;
+    std::vector<const model::SeriesBatch*>* batches = &to_send_;
+    to_send_.clear();
+    for (const queue::SharedBatch& b : peeked) to_send_.push_back(b.get());
     // Batches older than sample_age_limit are not sent: the receiver would reject them.
     if (shared_->sample_age_limit > absl::ZeroDuration()) {
       const int64_t cutoff = absl::ToUnixMillis(absl::Now() - shared_->sample_age_limit);
       int64_t too_old = 0;
-      for (model::SeriesBatch& b : *batches) {
-        if (b.samples > 0 && b.max_timestamp_ms < cutoff) {
-          too_old += b.samples;
-          b.samples = 0;
-          b.data.clear();
+      for (const model::SeriesBatch*& b : to_send_) {
+        if (b->samples > 0 && b->max_timestamp_ms < cutoff) {
+          too_old += b->samples;
+          b = &kEmptyBatch;
         }
       }
       if (too_old > 0) {
@@ -354,8 +359,8 @@ class ShardSender {
     }
     // A Prometheus receiver without an out-of-order window rejects samples more than about an
     // hour behind its newest one; say so before sending such a backlog.
-    if (backlog && !batches->empty() && batches->front().samples > 0 &&
-        batches->front().min_timestamp_ms < absl::ToUnixMillis(absl::Now() - absl::Hours(1))) {
+    if (backlog && !batches->empty() && batches->front()->samples > 0 &&
+        batches->front()->min_timestamp_ms < absl::ToUnixMillis(absl::Now() - absl::Hours(1))) {
       if (uint64_t suppressed = 0; shared_->old_log.Allow(&suppressed)) {
         log::Warn(
             kComponent,
@@ -363,7 +368,7 @@ class ShardSender {
             "within its out_of_order_time_window (set queue_config.sample_age_limit to "
             "drop them instead)",
             {{"remote_name", shared_->config.name},
-             {"oldest", absl::FormatTime(absl::FromUnixMillis(batches->front().min_timestamp_ms))},
+             {"oldest", absl::FormatTime(absl::FromUnixMillis(batches->front()->min_timestamp_ms))},
              {"suppressed", Itoa(static_cast<int64_t>(suppressed))}});
       }
     }
@@ -375,8 +380,8 @@ class ShardSender {
       int64_t malformed = 0;
       int64_t completed_max_ts = std::numeric_limits<int64_t>::min();
       while (i < batches->size() && !builder_.full()) {
-        const model::SeriesBatch& b = (*batches)[i];
-        const RequestBuilder::AppendResult r = builder_.Append(b.data, b.samples - taken, &offset);
+        const model::SeriesBatch& b = *(*batches)[i];
+        const RequestBuilder::AppendResult r = builder_.Append(b, taken, &offset);
         taken += r.entries;
         if (!r.malformed && offset < b.data.size()) break;  // Request full.
         if (taken < b.samples) {
@@ -512,6 +517,9 @@ class ShardSender {
 
   // Sender thread only.
   RequestBuilder builder_;
+  std::vector<const model::SeriesBatch*> to_send_;  // The peeked batches that are sent.
+  // Stands in for a batch that is not sent (too old).
+  static inline const model::SeriesBatch kEmptyBatch{};
   absl::BitGen rng_;
   absl::flat_hash_map<int, prometheus::Counter*> request_counters_;
 };

@@ -1,6 +1,7 @@
 // RequestBuilder assembles one remote-write 1.0 request body from queued SeriesBatch data, whole
 // entries only, up to a sample budget, then snappy-compresses it (block format) into a reused
-// buffer. One builder per shard sender thread; not thread-safe.
+// buffer. The body is never copied: the builder keeps views of the batches' entries and snappy
+// reads them in place. One builder per shard sender thread; not thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +9,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "collector/model/series_batch.h"
 
 namespace tender::remote_write {
 
@@ -37,7 +41,7 @@ class RequestBuilder {
   RequestBuilder(const RequestBuilder&) = delete;
   RequestBuilder& operator=(const RequestBuilder&) = delete;
 
-  // Starts a new, empty request. Keeps the memory of both buffers.
+  // Starts a new, empty request. Keeps the memory of the compressed buffer.
   void Clear();
 
   struct AppendResult {
@@ -48,25 +52,38 @@ class RequestBuilder {
   // Appends whole entries of `data` from `*offset` on, as many as the remaining budget allows,
   // and advances `*offset` past them. `remaining_entries` is the number of entries `data` holds
   // from `*offset` (SeriesBatch::samples minus those already taken): when they all fit, the rest
-  // is copied in one piece without walking it; otherwise the split point is found by skipping
-  // entries. The batch is never re-encoded.
+  // is taken in one piece without walking it; otherwise the split point is found by skipping
+  // entries. The bytes are not copied: `data` must stay valid and unchanged until the next
+  // Compress or Clear.
   AppendResult Append(std::string_view data, uint32_t remaining_entries, size_t* offset);
+
+  // The same for a whole batch of which `taken` entries (ending at `*offset`) were appended
+  // before. When the batch's entry marks are valid, the split point is found from the nearest
+  // mark instead of walking every entry from `*offset`. `batch` must outlive the request as
+  // above.
+  AppendResult Append(const model::SeriesBatch& batch, uint32_t taken, size_t* offset);
 
   uint32_t samples() const { return samples_; }
   uint32_t max_samples() const { return max_samples_; }
   bool full() const { return samples_ >= max_samples_; }
 
-  // The uncompressed WriteRequest built so far. Valid until the next Clear or Append.
-  std::string_view body() const { return body_; }
+  // Size of the uncompressed WriteRequest built so far.
+  size_t body_size() const { return body_size_; }
+  // A copy of the uncompressed WriteRequest built so far (for tests and checks; the send path
+  // never materialises it).
+  std::string body() const;
 
-  // Compresses body() with snappy (block format). The returned view points into a buffer owned
-  // by the builder and stays valid until the next call of Compress or Clear.
+  // Compresses the body with snappy (block format) straight from the appended entries. The
+  // returned view points into a buffer owned by the builder and stays valid until the next call
+  // of Compress or Clear.
   std::string_view Compress();
 
  private:
   const uint32_t max_samples_;
   uint32_t samples_ = 0;
-  std::string body_;
+  // The body: views of whole entries of the appended batches, in order.
+  std::vector<std::string_view> pieces_;
+  size_t body_size_ = 0;
   // Compressed output; a raw buffer so that growing it does not zero-fill.
   std::unique_ptr<char[]> compressed_;
   size_t compressed_capacity_ = 0;

@@ -77,6 +77,7 @@ WriteRelabeler::Result WriteRelabeler::Apply(model::SeriesBatch* batch) {
   Result result;
   if (rules_ == nullptr || rules_->empty() || batch->samples == 0) return result;
   out_.data.clear();
+  out_.marks.clear();
   out_.samples = 0;
   out_.min_timestamp_ms = std::numeric_limits<int64_t>::max();
   out_.max_timestamp_ms = std::numeric_limits<int64_t>::min();
@@ -108,6 +109,7 @@ WriteRelabeler::Result WriteRelabeler::Apply(model::SeriesBatch* batch) {
     enc.Finish(bits);
   }
   batch->data.swap(out_.data);
+  batch->marks.swap(out_.marks);
   batch->samples = out_.samples;
   batch->min_timestamp_ms = out_.min_timestamp_ms;
   batch->max_timestamp_ms = out_.max_timestamp_ms;

@@ -171,7 +171,7 @@ class Fetcher {
   void Fetch(FetchRequest request, std::function<void(FetchResult&&)> done);
 
   // Gives a body buffer back so a later fetch can reuse its capacity (zero allocation in steady
-  // state). Optional; at most a bounded number of buffers is kept.
+  // state). Optional; buffers are kept up to a byte budget (16 MiB of capacity), the rest freed.
   void RecycleBuffer(std::string&& buffer);
 
   Stats GetStats() const;
@@ -201,8 +201,8 @@ class Fetcher {
   void Complete(std::function<void(FetchResult&&)>& done, FetchResult&& result);
   // Completes each of `pending` with Cancelled on the calling thread.
   void CancelPending(std::vector<Pending>& pending);
-  // A recycled buffer, cleared, or an empty string.
-  std::string TakeBuffer();
+  // A recycled buffer, cleared (preferably one of at least `want` bytes), or an empty string.
+  std::string TakeBuffer(size_t want);
 
   const Settings settings_;
   std::unique_ptr<Impl> impl_;  // Created by Start(); then owned by the fetcher thread.
@@ -214,8 +214,10 @@ class Fetcher {
   State state_ = State::kNew;     // Guarded by mu_.
   std::vector<Pending> pending_;  // Guarded by mu_.
 
-  std::mutex buffers_mu_;             // Covers buffers_ only; never held together with mu_.
+  // Covers buffers_ and buffers_bytes_ only; never held together with mu_.
+  std::mutex buffers_mu_;
   std::vector<std::string> buffers_;  // Guarded by buffers_mu_.
+  size_t buffers_bytes_ = 0;          // Their capacity; guarded by buffers_mu_.
 
   std::thread thread_;
   Counters counters_;

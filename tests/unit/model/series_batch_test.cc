@@ -115,5 +115,38 @@ TEST(SeriesEncoderTest, EncodesEntriesThatDecode) {
   EXPECT_TRUE(std::isnan(protowire::BitsToDouble(decoded[1].value_bits)));
 }
 
+TEST(SeriesEncoderTest, RecordsAMarkEveryStrideEntries) {
+  SeriesBatch batch;
+  SeriesEncoder enc(&batch);
+  std::vector<size_t> starts;  // Offset at which each entry starts.
+  const uint32_t n = 3 * kEntryMarkStride + 5;
+  for (uint32_t i = 0; i < n; ++i) {
+    starts.push_back(batch.data.size());
+    const std::string value(i % 7, 'v');  // Entries of different sizes.
+    enc.Begin(LabelFieldSize(1, value.size()), 1000 + i);
+    enc.AddLabel("a", value);
+    enc.FinishDouble(i);
+    if (i == 10) {  // An abandoned entry leaves no trace.
+      enc.Begin(LabelFieldSize(1, 1), 1);
+      enc.AddLabel("a", "x");
+      enc.Abandon();
+    }
+  }
+  starts.push_back(batch.data.size());
+  ASSERT_TRUE(EntryMarksValid(batch));
+  ASSERT_EQ(batch.marks.size(), 3u);
+  for (size_t k = 0; k < batch.marks.size(); ++k) {
+    EXPECT_EQ(batch.marks[k], starts[(k + 1) * kEntryMarkStride]) << k;
+  }
+  const std::vector<uint32_t> recorded = batch.marks;
+  RebuildEntryMarks(&batch);
+  EXPECT_EQ(batch.marks, recorded);
+  // A count that does not match the data clears them.
+  batch.samples -= 1;
+  RebuildEntryMarks(&batch);
+  EXPECT_TRUE(batch.marks.empty());
+  EXPECT_TRUE(EntryMarksValid(batch) == (batch.samples < kEntryMarkStride));
+}
+
 }  // namespace
 }  // namespace tender::model

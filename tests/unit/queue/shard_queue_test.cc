@@ -204,6 +204,35 @@ TEST(ShardQueueTest, PeekManyFillsUpToMaxSamplesAcrossDiskAndMemory) {
   EXPECT_EQ(Ids(got), (std::vector<uint64_t>{1012, 1003}));
 }
 
+TEST(ShardQueueTest, SharedPeekReturnsTheQueuedBytesWithoutCopyingThem) {
+  TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  o.memory_budget_bytes = 2 * static_cast<int64_t>(RecordBytes(MakeBatch(0, 100)));
+  auto q = MustOpen(o);
+  for (uint64_t i = 1; i <= 4; ++i) q->Push(MakeBatch(i, 100));  // 1, 2 on disk; 3, 4 in memory.
+  ASSERT_GT(q->disk_bytes(), 0u);
+  std::vector<SharedBatch> shared;
+  const std::optional<uint64_t> last = q->PeekMany(1000, 100, &shared, absl::ZeroDuration());
+  ASSERT_EQ(last, std::optional<uint64_t>(4));
+  ASSERT_EQ(shared.size(), 4u);
+  for (uint64_t i = 1; i <= 4; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_NE(shared[i - 1], nullptr);
+    EXPECT_TRUE(SameBatch(*shared[i - 1], MakeBatch(i, 100)));
+  }
+  // An in-memory batch comes out as the queue's own bytes: a second peek shares them too.
+  std::vector<SharedBatch> again;
+  q->PeekMany(1000, 100, &again, absl::ZeroDuration());
+  ASSERT_EQ(again.size(), 4u);
+  EXPECT_EQ(again[3].get(), shared[3].get());
+  EXPECT_EQ(again[3]->data.data(), shared[3]->data.data());
+  // Popped batches stay readable for as long as the consumer holds them.
+  q->PopThrough(*last);
+  EXPECT_EQ(q->batches(), 0u);
+  EXPECT_TRUE(SameBatch(*shared[3], MakeBatch(4, 100)));
+}
+
 TEST(ShardQueueTest, PopThroughNeverRemovesABatchNewerThanThePeek) {
   TempDir dir;
   QueueOptions o;

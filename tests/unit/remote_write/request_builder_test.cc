@@ -198,6 +198,74 @@ TEST(RequestBuilderTest, AppendKeepsGoodPrefixOfMalformedBatch) {
   EXPECT_EQ(request.timeseries(8).samples(0).timestamp(), 101);
 }
 
+TEST(RequestBuilderTest, CutsAtEntryMarksAsAWalkWould) {
+  // Entries of different sizes, so that a wrong offset would not land on an entry boundary.
+  model::SeriesBatch batch;
+  for (int i = 0; i < 500; ++i) {
+    AppendSample(&batch, {{"__name__", "m"}, {"i", std::string(i % 13 + 1, 'x')}}, 1000 + i,
+                 static_cast<double>(i));
+  }
+  ASSERT_TRUE(model::EntryMarksValid(batch));
+  ASSERT_FALSE(batch.marks.empty());
+  model::SeriesBatch unmarked = batch;
+  unmarked.marks.clear();  // Invalid: the builder walks every entry.
+  model::SeriesBatch wrong = batch;
+  for (uint32_t& m : wrong.marks) m += 1;  // Not at entry starts: the builder must notice.
+  auto check = [&](uint32_t max, uint32_t prefill) {
+    SCOPED_TRACE(absl::StrCat("max ", max, " prefill ", prefill));
+    const model::SeriesBatch small = MakeBatch(static_cast<int>(prefill), 1, "p");
+    std::vector<std::string> want;
+    for (const model::SeriesBatch* b : {&unmarked, &batch, &wrong}) {
+      RequestBuilder builder(max);
+      std::vector<std::string> bodies;
+      size_t offset = 0;
+      uint32_t taken = 0;
+      size_t small_offset = 0;
+      builder.Append(small, 0, &small_offset);
+      while (offset < b->data.size()) {
+        const RequestBuilder::AppendResult r = builder.Append(*b, taken, &offset);
+        ASSERT_FALSE(r.malformed);
+        ASSERT_GT(r.entries, 0u);
+        taken += r.entries;
+        ASSERT_EQ(offset, SkipEntries(b->data, 0, taken).end);
+        bodies.push_back(builder.body());
+        builder.Clear();
+      }
+      EXPECT_EQ(taken, b->samples);
+      if (b == &unmarked) {
+        want = bodies;
+      } else {
+        EXPECT_EQ(bodies, want);
+      }
+    }
+  };
+  for (uint32_t max : {1u, 7u, 31u, 32u, 33u, 64u, 100u, 499u, 500u}) {
+    for (uint32_t prefill : {0u, 5u}) {
+      if (prefill < max) check(max, prefill);
+    }
+  }
+}
+
+TEST(RequestBuilderTest, CompressesEntriesInPlaceAcrossBatches) {
+  // Batches of different sizes, so that snappy's 64 KiB blocks start inside one batch and end
+  // inside another; compressing from the batches must equal compressing the joined body.
+  std::vector<model::SeriesBatch> batches;
+  for (int n : {1, 700, 3, 2500, 40, 1900}) batches.push_back(MakeBatch(n, 1000 + n));
+  RequestBuilder builder(100000);
+  std::string joined;
+  for (const model::SeriesBatch& b : batches) {
+    size_t offset = 0;
+    ASSERT_EQ(builder.Append(b, 0, &offset).entries, b.samples);
+    joined += b.data;
+  }
+  ASSERT_GT(joined.size(), 3u * 65536);
+  EXPECT_EQ(builder.body_size(), joined.size());
+  EXPECT_EQ(builder.body(), joined);
+  std::string expected;
+  SnappyCompress(joined, &expected);
+  EXPECT_EQ(builder.Compress(), expected);
+}
+
 TEST(RequestBuilderTest, CompressIsSnappyBlockFormat) {
   const model::SeriesBatch batch = MakeBatch(500);
   RequestBuilder builder(1000);
