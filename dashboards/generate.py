@@ -7,10 +7,11 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROM = {"type": "prometheus", "uid": "prometheus"}
+LOKI = {"type": "loki", "uid": "loki"}
 
 
-def var(name, query, multi=True):
-    return {"name": name, "label": name, "type": "query", "datasource": PROM,
+def var(name, query, multi=True, ds=PROM):
+    return {"name": name, "label": name, "type": "query", "datasource": ds,
             "query": {"query": query, "refId": name}, "definition": query, "refresh": 2,
             "includeAll": True, "allValue": ".*", "multi": multi, "sort": 1,
             "current": {"text": "All", "value": "$__all"}}
@@ -22,32 +23,43 @@ CLUSTER = var("cluster", "label_values(up, cluster)")
 class Board:
     def __init__(self, uid, title, variables, tags):
         self.uid, self.title, self.variables, self.tags = uid, title, variables, tags
-        self.panels, self.x, self.y, self.next_id = [], 0, 0, 1
+        self.panels, self.x, self.y, self.next_id, self.line_h = [], 0, 0, 1, 8
 
     def row(self, title):
         if self.x:
-            self.x, self.y = 0, self.y + 8
+            self.x, self.y = 0, self.y + self.line_h
         self.panels.append({"id": self.next_id, "type": "row", "title": title, "collapsed": False,
                             "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []})
         self.next_id += 1
         self.y += 1
 
-    def panel(self, title, exprs, unit, kind="timeseries", width=12, legend=None, stack=False):
+    def panel(self, title, exprs, unit, kind="timeseries", width=12, legend=None, stack=False,
+              ds=PROM, height=8):
         if self.x + width > 24:
-            self.x, self.y = 0, self.y + 8
+            self.x, self.y = 0, self.y + self.line_h
+        if self.x == 0:
+            self.line_h = 0
+        self.line_h = max(self.line_h, height)
         targets = []
         for i, expr in enumerate(exprs if isinstance(exprs, list) else [exprs]):
             e, leg = (expr if isinstance(expr, tuple) else (expr, legend))
-            targets.append({"refId": chr(65 + i), "datasource": PROM, "expr": e,
-                            "legendFormat": leg or "__auto", "range": kind == "timeseries",
-                            "instant": kind != "timeseries"})
-        p = {"id": self.next_id, "type": kind, "title": title, "datasource": PROM,
-             "gridPos": {"h": 8, "w": width, "x": self.x, "y": self.y}, "targets": targets,
+            t = {"refId": chr(65 + i), "datasource": ds, "expr": e,
+                 "legendFormat": leg or "__auto", "range": kind in ("timeseries", "logs"),
+                 "instant": kind not in ("timeseries", "logs")}
+            if kind == "logs":
+                t["queryType"] = "range"
+                del t["legendFormat"]
+            targets.append(t)
+        p = {"id": self.next_id, "type": kind, "title": title, "datasource": ds,
+             "gridPos": {"h": height, "w": width, "x": self.x, "y": self.y}, "targets": targets,
              "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
              "options": {"legend": {"displayMode": "list", "placement": "bottom"}}}
         if stack:
             p["fieldConfig"]["defaults"]["custom"] = {"stacking": {"mode": "normal"},
                                                       "fillOpacity": 30}
+        if kind == "logs":
+            p["options"] = {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending",
+                            "enableLogDetails": True, "dedupStrategy": "none"}
         self.panels.append(p)
         self.next_id += 1
         self.x += width
@@ -240,11 +252,68 @@ def tender():
     b.panel("Queue drops by reason",
             f"sum by (remote_name, reason) (increase(tender_queue_dropped_bytes_total{{{c}}}[1h]))",
             "bytes", "table")
+    b.row("Logs")
+    b.panel("Log lines read per second, by source",
+            [(f"sum(rate(tender_logs_kubernetes_lines_total{{{c}}}[$__rate_interval])) or vector(0)",
+              "pod logs"),
+             (f'sum(rate(tender_logs_events_total{{{c},outcome="sent"}}[$__rate_interval])) or vector(0)',
+              "events"),
+             (f"sum(rate(tender_logs_file_lines_total{{{c}}}[$__rate_interval])) or vector(0)",
+              "files")], "short")
+    b.panel("Pod log streams followed",
+            f"sum(tender_logs_kubernetes_streams{{{c}}}) or vector(0)", "short")
+    b.panel("Loki entries sent, retried, dropped",
+            [(f"sum by (loki_name) (rate(tender_loki_entries_sent_total{{{c}}}[$__rate_interval]))",
+              "{{loki_name}} sent"),
+             (f"sum by (loki_name) (rate(tender_loki_entries_retried_total{{{c}}}[$__rate_interval]))",
+              "{{loki_name}} retried"),
+             (f"sum by (loki_name, reason) (rate(tender_loki_entries_dropped_total{{{c}}}[$__rate_interval]))",
+              "{{loki_name}} dropped {{reason}}")], "short")
+    b.panel("Loki pushes by status",
+            f"sum by (loki_name, code) (rate(tender_loki_requests_total{{{c}}}[$__rate_interval]))",
+            "reqps", legend="{{loki_name}} {{code}}")
+    b.panel("Loki entries waiting", f"sum by (loki_name) (tender_loki_queue_entries{{{c}}})",
+            "short", legend="{{loki_name}}")
     b.row("Process")
     b.panel("CPU", f'rate(process_cpu_seconds_total{{{c},job="tender"}}[$__rate_interval])',
             "percentunit", legend="{{instance}}")
     b.panel("Resident memory", f'process_resident_memory_bytes{{{c},job="tender"}}', "bytes",
             legend="{{instance}}")
+    b.write()
+
+
+def logs():
+    # Loki stream labels set by tender's pod-log source (job, namespace, pod, container, node,
+    # app) and its events source (job, namespace, kind, type); the test checks them against what
+    # tender sends.
+    pods = '{job="kubernetes-pods", namespace=~"$namespace", pod=~"$pod", container=~"$container"}'
+    events = '{job="kubernetes-events", namespace=~"$namespace"}'
+    b = Board("tender-logs", "Logs", [
+        var("namespace", 'label_values({job=~"kubernetes-pods|kubernetes-events"}, namespace)',
+            ds=LOKI),
+        var("pod", 'label_values({job="kubernetes-pods", namespace=~"$namespace"}, pod)', ds=LOKI),
+        var("container", 'label_values({job="kubernetes-pods", namespace=~"$namespace", '
+            'pod=~"$pod"}, container)', ds=LOKI)], ["loki"])
+    b.row("Volume")
+    b.panel("Log lines by namespace",
+            f'sum by (namespace) (count_over_time({pods}[$__interval]))', "short",
+            legend="{{namespace}}", stack=True, ds=LOKI)
+    b.panel("Log bytes by namespace",
+            f'sum by (namespace) (bytes_over_time({pods}[$__interval]))', "bytes",
+            legend="{{namespace}}", stack=True, ds=LOKI)
+    b.panel("Log lines by container",
+            f'topk(20, sum by (namespace, pod, container) (count_over_time({pods}[$__interval])))',
+            "short", legend="{{namespace}}/{{pod}}/{{container}}", ds=LOKI)
+    b.panel("Kubernetes events by type",
+            f'sum by (type) (count_over_time({events}[$__interval]))', "short",
+            legend="{{type}}", stack=True, ds=LOKI)
+    b.row("Logs")
+    b.panel("Pod logs", pods, "short", "logs", 24, ds=LOKI, height=12)
+    b.row("Kubernetes events")
+    b.panel("Warning events by reason",
+            f'sum by (namespace, kind, reason) (count_over_time({events[:-1]}, type="Warning"}} '
+            f'| logfmt [$__range]))', "short", "table", ds=LOKI)
+    b.panel("Events", events, "short", "logs", 12, ds=LOKI)
     b.write()
 
 
@@ -254,3 +323,4 @@ if __name__ == "__main__":
     workloads()
     containers()
     tender()
+    logs()

@@ -3,8 +3,11 @@
 fed by tender scraping a fixture cluster (kube-state-metrics and per-node cAdvisor expositions
 from tests/tools/fixture_server.py, the real node-exporter, tender itself). Every expression
 must parse and return data; every panel needs a title and a unit; every template variable must
-have values. Usage: dashboards_check.py SOURCE_DIR BINARY_DIR"""
+have values. Usage: dashboards_check.py SOURCE_DIR BINARY_DIR
+LogQL (Loki panels): dashboards_check.py --logql SOURCE_DIR RECORD, run by
+e2e_logs_dashboard_test with what tender sent to a fake Loki."""
 import glob
+import http.server
 import json
 import os
 import re
@@ -13,9 +16,26 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
+
+
+class LokiSink(http.server.BaseHTTPRequestHandler):
+    """Accepts every push (204), so that tender's Loki metrics have data."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def is_loki(ds):
+    return isinstance(ds, dict) and ds.get("type") == "loki"
 
 
 def free_port():
@@ -48,10 +68,71 @@ def query(prom, expr):
         return json.loads(e.read())
 
 
+SELECTOR = re.compile(r"\{([^{}]*)\}")
+MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+
+
+def parse_selector(text):
+    """The matchers of one LogQL stream selector body: [(label, op, value)]."""
+    out, pos = [], 0
+    while pos < len(text):
+        m = MATCHER.match(text, pos)
+        if not m:
+            raise ValueError(f"bad selector {{{text}}}")
+        out.append((m.group(1), m.group(2), m.group(3).replace('\\"', '"')))
+        pos = m.end()
+    return out
+
+
+def matches(labels, matchers):
+    for name, op, value in matchers:
+        have = labels.get(name, "")
+        ok = {"=": have == value, "!=": have != value,
+              "=~": re.fullmatch(value, have) is not None,
+              "!~": re.fullmatch(value, have) is None}[op]
+        if not ok:
+            return False
+    return True
+
+
+def logfmt_keys(line):
+    return set(re.findall(r'(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=', line))
+
+
+def check_logql(name, title, expr, streams, failures):
+    """Every stream selector of `expr` (variables set to all values) must use only labels that
+    the recorded streams carry and must select at least one of them; every grouping label must
+    be a stream label of the selected streams or, after `| logfmt`, a key of their lines."""
+    expr = fill(expr)
+    selected = []
+    for body in SELECTOR.findall(expr):
+        try:
+            matchers = parse_selector(body)
+        except ValueError as e:
+            failures.append(f"{name}: '{title}': {e}")
+            return
+        for label, _, _ in matchers:
+            if not any(label in s["labels"] for s in streams):
+                failures.append(f"{name}: '{title}': label '{label}' is not set by tender")
+        hit = [s for s in streams if matches(s["labels"], matchers)]
+        if not hit:
+            failures.append(f"{name}: '{title}': {{{body}}} selects no stream tender sent")
+        selected += hit
+    for group in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+        for label in [g.strip() for g in group.split(",") if g.strip()]:
+            if any(label in s["labels"] for s in selected):
+                continue
+            if "| logfmt" in expr and any(label in logfmt_keys(l) for s in selected
+                                          for l in s["lines"]):
+                continue
+            failures.append(f"{name}: '{title}': grouping label '{label}' is never set")
+
+
 def fill(expr):
     # Template variables: every value ("All"), and a rate window that fits a 2 s interval.
     expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "10s")
-    return re.sub(r"\$(cluster|node|namespace|pod)\b", ".*", expr)
+    expr = expr.replace("$__range", "1h")
+    return re.sub(r"\$(cluster|node|namespace|pod|container)\b", ".*", expr)
 
 
 def main():
@@ -86,6 +167,10 @@ def main():
       - targets: ['127.0.0.1:{fixture}']
         labels: {{node: node-{i}}}
 """ for i in (1, 2))
+        loki = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LokiSink)
+        threading.Thread(target=loki.serve_forever, daemon=True).start()
+        with open(f"{work}/app.log", "w") as f:
+            f.write("started\n")
         with open(f"{work}/tender.yml", "w") as f:
             f.write(f"""global:
   scrape_interval: 2s
@@ -100,7 +185,14 @@ scrape_configs:
     honor_labels: true
     metrics_path: /ksm/metrics
     static_configs: [{{targets: ['127.0.0.1:{fixture}']}}]
-{cadvisor}remote_write:
+{cadvisor}logs:
+  loki:
+    - url: http://127.0.0.1:{loki.server_address[1]}/loki/api/v1/push
+      batch_wait: 200ms
+  files:
+    - paths: [{work}/app.log]
+      labels: {{job: app}}
+remote_write:
   - url: http://127.0.0.1:{prom}/api/v1/write
     queue_config: {{batch_send_deadline: 500ms}}
 """)
@@ -111,6 +203,8 @@ scrape_configs:
         # Enough scrapes for rate() over 1m and increase() over 1h.
         deadline = time.time() + 120
         while time.time() < deadline:
+            with open(f"{work}/app.log", "a") as f:
+                f.write(f"line {time.time()}\n")
             r = query(prom, 'count(count_over_time(up{job="tender"}[1m]) >= 8)')
             if r.get("data", {}).get("result"):
                 break
@@ -126,6 +220,8 @@ scrape_configs:
             board = json.load(open(path))
             name = os.path.basename(path)
             for v in board["templating"]["list"]:
+                if is_loki(v.get("datasource")):
+                    continue  # LogQL: checked by --logql against what tender sent.
                 m = re.match(r"label_values\((.*),\s*(\w+)\)$", v["query"]["query"])
                 if not m:
                     failures.append(f"{name}: variable {v['name']}: unexpected query")
@@ -141,6 +237,8 @@ scrape_configs:
                     continue
                 if not p.get("fieldConfig", {}).get("defaults", {}).get("unit"):
                     failures.append(f"{name}: panel '{p['title']}' has no unit")
+                if is_loki(p.get("datasource")):
+                    continue
                 for t in p["targets"]:
                     exprs += 1
                     r = query(prom, fill(t["expr"]))
@@ -166,5 +264,45 @@ scrape_configs:
     return 1 if failures else 0
 
 
+def check_logql_dashboards(src, record_path):
+    """--logql SOURCE_DIR RECORD: RECORD is what a fake Loki received from tender running the
+    logs section of config/tender.yml, as [{"selector": "{a=\"1\"}", "lines": [...]}]."""
+    streams = []
+    for s in json.load(open(record_path)):
+        streams.append({"labels": {k: v for k, _, v in parse_selector(s["selector"][1:-1])},
+                        "lines": s["lines"]})
+    failures, exprs = [], 0
+    for path in sorted(glob.glob(f"{src}/dashboards/*.json")):
+        board = json.load(open(path))
+        name = os.path.basename(path)
+        for v in board["templating"]["list"]:
+            if not is_loki(v.get("datasource")):
+                continue
+            exprs += 1
+            m = re.match(r"label_values\((.*),\s*(\w+)\)$", v["query"]["query"])
+            if not m:
+                failures.append(f"{name}: variable {v['name']}: unexpected query")
+                continue
+            check_logql(name, "variable " + v["name"], m.group(1), streams, failures)
+            selected = [s for body in SELECTOR.findall(fill(m.group(1)))
+                        for s in streams if matches(s["labels"], parse_selector(body))]
+            if not any(m.group(2) in s["labels"] for s in selected):
+                failures.append(f"{name}: variable {v['name']}: label {m.group(2)} never set")
+        for p in board["panels"]:
+            if p["type"] == "row" or not is_loki(p.get("datasource")):
+                continue
+            for t in p["targets"]:
+                exprs += 1
+                check_logql(name, p["title"], t["expr"], streams, failures)
+    print(f"checked {exprs} LogQL expressions against {len(streams)} streams")
+    if exprs == 0:
+        failures.append("no LogQL expression found")
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--logql":
+        sys.exit(check_logql_dashboards(os.path.abspath(sys.argv[2]), sys.argv[3]))
     sys.exit(main())
