@@ -178,6 +178,7 @@ def main():
   external_labels: {{cluster: ci}}
 scrape_configs:
   - job_name: tender
+    honor_labels: true
     static_configs: [{{targets: ['127.0.0.1:{tender}']}}]
   - job_name: node-exporter
     static_configs: [{{targets: ['127.0.0.1:{node}'], labels: {{node: node-1}}}}]
@@ -246,6 +247,10 @@ remote_write:
                         failures.append(f"{name}: '{p['title']}': {r.get('error')}")
                     elif not r["data"]["result"]:
                         failures.append(f"{name}: '{p['title']}': no data for {t['expr']}")
+        # tender's self metrics keep the job they describe (honor_labels on the tender job).
+        r = query(prom, 'count(count by (job) (tender_scrape_samples_total{job!="tender"}))')
+        if not r.get("data", {}).get("result") or int(r["data"]["result"][0]["value"][1]) < 2:
+            failures.append(f"tender_scrape_samples_total lost its job label: {r}")
         print(f"checked {exprs} expressions in {len(files)} dashboards")
     finally:
         for p in reversed(procs):  # tender first, while Prometheus still takes its last writes.
