@@ -263,6 +263,19 @@ class Loader {
   void LoadFileSdConfigs(const Field& field, std::vector<FileSdConfig>* out);
   void LoadKubernetesSdConfigs(const Field& field, std::vector<KubernetesSdConfig>* out);
   void LoadKubernetesSdConfig(const Field& item, KubernetesSdConfig* sd);
+  // The keys that choose and reach an API server, shared by kubernetes_sd_configs and
+  // logs.events: api_server, kubeconfig_file, proxy_url, follow_redirects, enable_http2 and the
+  // HTTP client keys. `T` has those members.
+  struct ApiServerKeys {
+    const Field* kubeconfig = nullptr;
+    bool http_ok = true;  // The HTTP client keys loaded without error.
+    bool custom_http = false;
+  };
+  template <typename T>
+  ApiServerKeys ReadApiServerKeys(MapReader& r, T* c);
+  // Prometheus's first cross-field rules over those keys; true when one was reported.
+  template <typename T>
+  bool CheckApiServerKeys(const MapReader& r, const T& c, const ApiServerKeys& keys);
   // tender's api_server_proxy key of a job whose other keys `sc` already holds.
   void LoadApiServerProxy(const Field& field, ScrapeConfig* sc);
   // A limit: an integer >= 0.
@@ -851,6 +864,65 @@ void Loader::LoadKubernetesSdConfigs(const Field& field, std::vector<KubernetesS
   }
 }
 
+template <typename T>
+Loader::ApiServerKeys Loader::ReadApiServerKeys(MapReader& r, T* c) {
+  ApiServerKeys keys;
+  const Field* api_server = r.Take("api_server");
+  if (api_server != nullptr && internal::ReadString(*api_server, diag_, &c->api_server) &&
+      !c->api_server.empty()) {
+    if (absl::Status s = ValidateHttpUrl(c->api_server); !s.ok()) {
+      diag_->Error(api_server->line, api_server->path, std::string(s.message()));
+    }
+    while (c->api_server.size() > 1 && c->api_server.back() == '/') {
+      c->api_server.pop_back();
+    }
+  }
+  keys.kubeconfig = r.Take("kubeconfig_file");
+  if (keys.kubeconfig != nullptr &&
+      internal::ReadString(*keys.kubeconfig, diag_, &c->kubeconfig_file) &&
+      !c->kubeconfig_file.empty()) {
+    c->kubeconfig_file = JoinDir(base_dir_, c->kubeconfig_file);
+  }
+  const Field* proxy = r.Take("proxy_url");
+  if (proxy != nullptr && internal::ReadString(*proxy, diag_, &c->proxy_url) &&
+      !c->proxy_url.empty()) {
+    if (absl::Status s = ValidateHttpUrl(c->proxy_url); !s.ok()) {
+      diag_->Error(proxy->line, proxy->path, std::string(s.message()));
+    }
+  }
+  if (const Field* f = r.Take("follow_redirects")) {
+    internal::ReadBool(*f, diag_, &c->follow_redirects);
+  }
+  if (const Field* f = r.Take("enable_http2")) {
+    internal::ReadBool(*f, diag_, &c->enable_http2);
+  }
+  const size_t http_errors_before = diag_->error_count();
+  LoadHttpClient(r, &c->http);
+  keys.http_ok = diag_->error_count() == http_errors_before;
+  keys.custom_http = c->http != HttpClientConfig{} || !c->proxy_url.empty() ||
+                     !c->follow_redirects || !c->enable_http2;
+  return keys;
+}
+
+template <typename T>
+bool Loader::CheckApiServerKeys(const MapReader& r, const T& c, const ApiServerKeys& keys) {
+  if (!c.api_server.empty() && !c.kubeconfig_file.empty()) {
+    diag_->Error(keys.kubeconfig->line, keys.kubeconfig->path,
+                 "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
+  } else if (!c.kubeconfig_file.empty() && keys.custom_http) {
+    diag_->Error(keys.kubeconfig->line, keys.kubeconfig->path,
+                 "cannot use a custom HTTP client configuration together with "
+                 "'kubeconfig_file'");
+  } else if (c.api_server.empty() && keys.custom_http) {
+    diag_->Error(r.line(), r.path(),
+                 "to use custom HTTP client configuration please provide the 'api_server' "
+                 "URL explicitly");
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void Loader::LoadKubernetesSdConfig(const Field& item, KubernetesSdConfig* sd) {
   MapReader r(item, diag_);
   if (!r.ok()) {
@@ -868,39 +940,7 @@ void Loader::LoadKubernetesSdConfig(const Field& item, KubernetesSdConfig* sd) {
                  role != nullptr ? role->path : internal::ChildPath(r.path(), "role"),
                  "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)");
   }
-  const Field* api_server = r.Take("api_server");
-  if (api_server != nullptr && internal::ReadString(*api_server, diag_, &sd->api_server) &&
-      !sd->api_server.empty()) {
-    if (absl::Status s = ValidateHttpUrl(sd->api_server); !s.ok()) {
-      diag_->Error(api_server->line, api_server->path, std::string(s.message()));
-    }
-    while (sd->api_server.size() > 1 && sd->api_server.back() == '/') {
-      sd->api_server.pop_back();
-    }
-  }
-  const Field* kubeconfig = r.Take("kubeconfig_file");
-  if (kubeconfig != nullptr && internal::ReadString(*kubeconfig, diag_, &sd->kubeconfig_file) &&
-      !sd->kubeconfig_file.empty()) {
-    sd->kubeconfig_file = JoinDir(base_dir_, sd->kubeconfig_file);
-  }
-  const Field* proxy = r.Take("proxy_url");
-  if (proxy != nullptr && internal::ReadString(*proxy, diag_, &sd->proxy_url) &&
-      !sd->proxy_url.empty()) {
-    if (absl::Status s = ValidateHttpUrl(sd->proxy_url); !s.ok()) {
-      diag_->Error(proxy->line, proxy->path, std::string(s.message()));
-    }
-  }
-  const Field* follow = r.Take("follow_redirects");
-  if (follow != nullptr) {
-    internal::ReadBool(*follow, diag_, &sd->follow_redirects);
-  }
-  const Field* http2 = r.Take("enable_http2");
-  if (http2 != nullptr) {
-    internal::ReadBool(*http2, diag_, &sd->enable_http2);
-  }
-  const size_t http_errors_before = diag_->error_count();
-  LoadHttpClient(r, &sd->http);
-  const bool http_ok = diag_->error_count() == http_errors_before;
+  const ApiServerKeys keys = ReadApiServerKeys(r, sd);
 
   const Field* namespaces = r.Take("namespaces");
   int own_namespace_line = 0;
@@ -933,21 +973,8 @@ void Loader::LoadKubernetesSdConfig(const Field& item, KubernetesSdConfig* sd) {
   }
 
   // Cross-field rules, in Prometheus's order; like Prometheus, only the first one is reported.
-  const bool custom_http = sd->http != HttpClientConfig{} || !sd->proxy_url.empty() ||
-                           !sd->follow_redirects || !sd->enable_http2;
-  if (http_ok) {
-    if (!sd->api_server.empty() && !sd->kubeconfig_file.empty()) {
-      diag_->Error(kubeconfig->line, kubeconfig->path,
-                   "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
-    } else if (!sd->kubeconfig_file.empty() && custom_http) {
-      diag_->Error(kubeconfig->line, kubeconfig->path,
-                   "cannot use a custom HTTP client configuration together with "
-                   "'kubeconfig_file'");
-    } else if (sd->api_server.empty() && custom_http) {
-      diag_->Error(r.line(), r.path(),
-                   "to use custom HTTP client configuration please provide the 'api_server' "
-                   "URL explicitly");
-    } else if (!sd->api_server.empty() && sd->own_namespace) {
+  if (keys.http_ok && !CheckApiServerKeys(r, *sd, keys)) {
+    if (!sd->api_server.empty() && sd->own_namespace) {
       diag_->Error(own_namespace_line, own_namespace_path,
                    "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
     } else if (!sd->kubeconfig_file.empty() && sd->own_namespace) {
@@ -1549,37 +1576,7 @@ void Loader::LoadLogEvents(const Field& field, EventsLogConfig* ev) {
   if (!r.ok()) {
     return;
   }
-  const Field* api_server = r.Take("api_server");
-  if (api_server != nullptr && internal::ReadString(*api_server, diag_, &ev->api_server) &&
-      !ev->api_server.empty()) {
-    if (absl::Status s = ValidateHttpUrl(ev->api_server); !s.ok()) {
-      diag_->Error(api_server->line, api_server->path, std::string(s.message()));
-    }
-    while (ev->api_server.size() > 1 && ev->api_server.back() == '/') {
-      ev->api_server.pop_back();
-    }
-  }
-  const Field* kubeconfig = r.Take("kubeconfig_file");
-  if (kubeconfig != nullptr && internal::ReadString(*kubeconfig, diag_, &ev->kubeconfig_file) &&
-      !ev->kubeconfig_file.empty()) {
-    ev->kubeconfig_file = JoinDir(base_dir_, ev->kubeconfig_file);
-  }
-  const Field* proxy = r.Take("proxy_url");
-  if (proxy != nullptr && internal::ReadString(*proxy, diag_, &ev->proxy_url) &&
-      !ev->proxy_url.empty()) {
-    if (absl::Status s = ValidateHttpUrl(ev->proxy_url); !s.ok()) {
-      diag_->Error(proxy->line, proxy->path, std::string(s.message()));
-    }
-  }
-  if (const Field* f = r.Take("follow_redirects")) {
-    internal::ReadBool(*f, diag_, &ev->follow_redirects);
-  }
-  if (const Field* f = r.Take("enable_http2")) {
-    internal::ReadBool(*f, diag_, &ev->enable_http2);
-  }
-  const size_t http_errors_before = diag_->error_count();
-  LoadHttpClient(r, &ev->http);
-  const bool http_ok = diag_->error_count() == http_errors_before;
+  const ApiServerKeys keys = ReadApiServerKeys(r, ev);
   if (const Field* namespaces = r.Take("namespaces");
       namespaces != nullptr && !namespaces->IsNull()) {
     MapReader n(*namespaces, diag_);
@@ -1605,21 +1602,8 @@ void Loader::LoadLogEvents(const Field& field, EventsLogConfig* ev) {
       }
     }
   }
-  const bool custom_http = ev->http != HttpClientConfig{} || !ev->proxy_url.empty() ||
-                           !ev->follow_redirects || !ev->enable_http2;
-  if (http_ok) {
-    if (!ev->api_server.empty() && !ev->kubeconfig_file.empty()) {
-      diag_->Error(kubeconfig->line, kubeconfig->path,
-                   "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
-    } else if (!ev->kubeconfig_file.empty() && custom_http) {
-      diag_->Error(kubeconfig->line, kubeconfig->path,
-                   "cannot use a custom HTTP client configuration together with "
-                   "'kubeconfig_file'");
-    } else if (ev->api_server.empty() && custom_http) {
-      diag_->Error(r.line(), r.path(),
-                   "to use custom HTTP client configuration please provide the 'api_server' "
-                   "URL explicitly");
-    }
+  if (keys.http_ok) {
+    CheckApiServerKeys(r, *ev, keys);
   }
   r.Finish(Concat({"api_server", "kubeconfig_file", "namespaces", "proxy_url", "follow_redirects",
                    "enable_http2", "job_name", "labels"},
