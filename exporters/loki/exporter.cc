@@ -342,6 +342,11 @@ LokiExporter::LokiExporter(Settings settings) : poster_(std::move(settings.poste
   }
   queue::QueueOptions options;
   options.dir = settings.queue_dir;
+  // Every closed batch goes to the segment files at once (log volumes are small next to
+  // metrics): a kill -9 then loses at most the batch still being filled (batch_wait), never a
+  // backlog the sources' positions and cursors have already passed. storage.memory_bytes
+  // bounds what is kept in memory while the disk fails.
+  options.write_through = true;
   options.memory_budget_bytes = std::max<int64_t>(settings.storage.memory_bytes, 0);
   options.max_disk_bytes = std::max<int64_t>(settings.max_disk_bytes, 0);
   options.max_age = settings.storage.max_age;

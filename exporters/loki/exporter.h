@@ -53,7 +53,8 @@ class LokiExporter {
     // Directory of this destination's queue; required. Queued batches found there are sent
     // before anything consumed later.
     std::string queue_dir;
-    // memory_bytes and max_age apply; max_bytes is resolved by the caller into max_disk_bytes
+    // max_age applies, memory_bytes only while the disk fails (batches are written through);
+    // max_bytes is resolved by the caller into max_disk_bytes
     // (0 = no bound).
     config::StorageConfig storage;
     int64_t max_disk_bytes = 0;

@@ -508,7 +508,10 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
   memory_.push_back(
       MemoryEntry{next_id_++, std::make_shared<const model::SeriesBatch>(std::move(batch))});
   // Spill the oldest in-memory batches: they go after what is on disk, so order is kept.
-  while (memory_bytes_ > options_.memory_budget_bytes && !memory_.empty()) {
+  // Write-through spills everything while the disk works.
+  while (!memory_.empty()) {
+    const bool over_budget = memory_bytes_ > options_.memory_budget_bytes;
+    if (!over_budget && !(options_.write_through && now >= disk_retry_at_)) break;
     const MemoryEntry& front = memory_.front();
     const uint64_t bytes = RecordBytes(*front.batch);
     absl::Status status = absl::UnavailableError("disk failed recently");
@@ -517,6 +520,7 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
       CountDropLocked(DropReason::kMaxBytes, bytes);
     } else if (!status.ok()) {
       if (now >= disk_retry_at_) disk_retry_at_ = now + kDiskRetryInterval;
+      if (!over_budget) break;  // Write-through: kept in memory while within the budget.
       CountDropLocked(DropReason::kMemoryFull, bytes);
     }
     memory_bytes_ -= static_cast<int64_t>(bytes);

@@ -36,6 +36,9 @@ struct QueueOptions {
   // Bytes (RecordBytes of each batch) kept in memory before spilling the oldest to disk.
   // 0 = every batch goes to disk. This is also what a kill -9 can lose.
   int64_t memory_budget_bytes = 16 << 20;
+  // Every pushed batch is written to disk at once (a kill -9 then loses nothing already
+  // pushed); memory holds batches only while the disk fails, up to memory_budget_bytes.
+  bool write_through = false;
   // Bound on the segment files' total size; the oldest segments are dropped first. 0 = none.
   int64_t max_disk_bytes = 0;
   // Batches whose max timestamp is older than now - max_age are dropped. 0 = off.

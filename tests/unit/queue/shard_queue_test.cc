@@ -136,6 +136,32 @@ TEST(ShardQueueTest, FlushAndReopenReplaysInOrder) {
   EXPECT_EQ(q->stats().corrupt_records, 0u);
 }
 
+TEST(ShardQueueTest, WriteThroughPutsEveryBatchOnDiskAtOnce) {
+  TempDir dir;
+  QueueOptions o;
+  o.dir = dir.path();
+  o.write_through = true;
+  o.segment_bytes = 4000;
+  std::vector<model::SeriesBatch> want;
+  {
+    auto q = MustOpen(o);
+    for (uint64_t i = 0; i < 20; ++i) {
+      want.push_back(MakeBatch(i, 100 + 37 * i));
+      q->Push(MakeBatch(i, 100 + 37 * i));
+      ASSERT_EQ(q->memory_bytes(), 0u) << i;
+    }
+    model::SeriesBatch b;
+    ASSERT_TRUE(q->Peek(&b, absl::ZeroDuration()));
+    EXPECT_TRUE(SameBatch(b, want[0]));
+    q->Pop();
+    // Gone without Flush, as after a kill -9: what was pushed is on disk.
+  }
+  auto q = MustOpen(o);
+  const auto got = Drain(*q);
+  ASSERT_EQ(got.size(), 19u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(SameBatch(got[i], want[i + 1])) << i;
+}
+
 TEST(ShardQueueTest, ReopenAfterPartialConsumptionOfASegment) {
   TempDir dir;
   QueueOptions o;
