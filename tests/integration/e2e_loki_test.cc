@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/integration/process.h"
 #include "tests/tools/fake_loki.h"
@@ -152,7 +153,10 @@ TEST_F(LokiE2eTest, FileDeletedAndRecreatedWhileStoppedIsReadFromItsStart) {
 }
 
 TEST_F(LokiE2eTest, LokiOutageLosesNothing) {
-  const absl::Time outage_end = absl::Now() + absl::Seconds(15);
+  // 15 s in the suite; TENDER_E2E_LOKI_OUTAGE_SECONDS=120 gives the two-minute run.
+  int outage_seconds = 15;
+  (void)absl::SimpleAtoi(Env("TENDER_E2E_LOKI_OUTAGE_SECONDS", "15"), &outage_seconds);
+  const absl::Time outage_end = absl::Now() + absl::Seconds(outage_seconds);
   loki_.SetResponder([outage_end](const test_tools::LokiRequest&) {
     return absl::Now() < outage_end ? test_tools::LokiResponse{503} : test_tools::LokiResponse{};
   });
