@@ -137,22 +137,34 @@ JobTargetBuilder::JobTargetBuilder(
   metric_relabel_ = std::make_shared<const relabel::Relabeler>(std::move(metric_relabel).value());
 }
 
+namespace {
+
+// The discovered labels of target `i` of a group.
+model::Labels DiscoveredLabels(const model::Labels& group_labels,
+                               const std::vector<std::string>& targets,
+                               const std::vector<model::Labels>* target_labels, size_t i) {
+  model::Labels discovered = group_labels;
+  if (target_labels != nullptr && i < target_labels->size()) {
+    discovered.insert(discovered.end(), (*target_labels)[i].begin(), (*target_labels)[i].end());
+  }
+  discovered.push_back({std::string(model::kAddressLabel), targets[i]});
+  model::Normalize(discovered);  // The last of duplicate names wins: target over group.
+  return discovered;
+}
+
+}  // namespace
+
 JobTargetBuilder::GroupResult JobTargetBuilder::BuildGroup(
     const model::Labels& group_labels, const std::vector<std::string>& targets,
     const std::vector<model::Labels>* target_labels) const {
   GroupResult out;
   for (size_t i = 0; i < targets.size(); ++i) {
-    model::Labels discovered = group_labels;
-    if (target_labels != nullptr && i < target_labels->size()) {
-      discovered.insert(discovered.end(), (*target_labels)[i].begin(), (*target_labels)[i].end());
-    }
-    discovered.push_back({std::string(model::kAddressLabel), targets[i]});
-    model::Normalize(discovered);  // The last of duplicate names wins: target over group.
-    if (auto t = MakeTarget(discovered, job_, &*target_relabel_, proxy_)) {
+    if (auto t = MakeTarget(DiscoveredLabels(group_labels, targets, target_labels, i), job_,
+                            &*target_relabel_, proxy_)) {
       t->metric_relabel = metric_relabel_;
       out.active.push_back(std::move(t));
     } else {
-      out.dropped.push_back({job_->job_name, WithJobDefaults(std::move(discovered), *job_)});
+      out.dropped.push_back(static_cast<uint32_t>(i));
     }
   }
   return out;
@@ -176,11 +188,9 @@ size_t JobTargetBuilder::Build(const std::vector<const Groups*>& lists) {
   next.reserve(groups_.size());
   if (limited || !static_built_) {
     static_built_ = true;
-    static_ = GroupResult{};
+    static_.clear();
     for (const auto& group : job_->static_configs) {
-      GroupResult r = BuildGroup(group.labels, group.targets, nullptr);
-      for (auto& t : r.active) static_.active.push_back(std::move(t));
-      for (auto& d : r.dropped) static_.dropped.push_back(std::move(d));
+      static_.push_back(BuildGroup(group.labels, group.targets, nullptr));
     }
   }
   for (const Groups* list : lists) {
@@ -195,13 +205,16 @@ size_t JobTargetBuilder::Build(const std::vector<const Groups*>& lists) {
   }
   groups_ = std::move(next);
   if (limited) {
-    size_t active = static_.active.size();
+    size_t active = 0;
+    for (const auto& r : static_) active += r.active.size();
     for (const auto& [g, r] : groups_) active += r.active.size();
     if (active > static_cast<size_t>(job_->target_limit)) {
       const std::string err =
           "target_limit exceeded (number of targets: " + std::to_string(active) +
           ", limit: " + std::to_string(job_->target_limit) + ")";
-      for (auto& t : static_.active) t->forced_error = err;
+      for (auto& r : static_) {
+        for (auto& t : r.active) t->forced_error = err;
+      }
       for (auto& [g, r] : groups_) {
         for (auto& t : r.active) t->forced_error = err;
       }
@@ -211,13 +224,23 @@ size_t JobTargetBuilder::Build(const std::vector<const Groups*>& lists) {
 }
 
 void JobTargetBuilder::AppendActive(std::vector<std::shared_ptr<const scrape::Target>>* out) const {
-  out->insert(out->end(), static_.active.begin(), static_.active.end());
+  for (const auto& r : static_) out->insert(out->end(), r.active.begin(), r.active.end());
   for (const auto& [g, r] : groups_) out->insert(out->end(), r.active.begin(), r.active.end());
 }
 
 void JobTargetBuilder::AppendDropped(std::vector<scrape::DroppedTarget>* out) const {
-  out->insert(out->end(), static_.dropped.begin(), static_.dropped.end());
-  for (const auto& [g, r] : groups_) out->insert(out->end(), r.dropped.begin(), r.dropped.end());
+  auto append = [&](const GroupResult& r, const model::Labels& labels,
+                    const std::vector<std::string>& targets,
+                    const std::vector<model::Labels>* target_labels) {
+    for (uint32_t i : r.dropped) {
+      out->push_back({job_->job_name,
+                      WithJobDefaults(DiscoveredLabels(labels, targets, target_labels, i), *job_)});
+    }
+  };
+  for (size_t i = 0; i < static_.size(); ++i) {
+    append(static_[i], job_->static_configs[i].labels, job_->static_configs[i].targets, nullptr);
+  }
+  for (const auto& [g, r] : groups_) append(r, g->labels, g->targets, &g->target_labels);
 }
 
 scrape::TargetSet BuildJobTargets(

@@ -63,7 +63,9 @@ class JobTargetBuilder {
  private:
   struct GroupResult {
     std::vector<std::shared_ptr<scrape::Target>> active;
-    std::vector<scrape::DroppedTarget> dropped;
+    // The indices of the dropped targets in their group, whose labels hold theirs: the
+    // discovered labels are made again when asked for, not kept twice.
+    std::vector<uint32_t> dropped;
   };
   GroupResult BuildGroup(const model::Labels& group_labels, const std::vector<std::string>& targets,
                          const std::vector<model::Labels>* target_labels) const;
@@ -73,7 +75,7 @@ class JobTargetBuilder {
   std::shared_ptr<const config::ScrapeConfig> job_;
   std::optional<relabel::Relabeler> target_relabel_;
   std::shared_ptr<const relabel::Relabeler> metric_relabel_;
-  GroupResult static_;  // Of static_configs.
+  std::vector<GroupResult> static_;  // One per static_configs entry.
   bool static_built_ = false;
   // Of the groups of the last Build, in its order, keyed by group object.
   std::vector<std::pair<std::shared_ptr<const TargetGroup>, GroupResult>> groups_;
