@@ -54,6 +54,19 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
       // One report callback per discoverer: its groups replace its previous ones.
       auto report = [this, job, gen](int index) {
         return [this, job, gen, index](std::vector<discovery::TargetGroup> groups) {
+          discovery::JobTargetBuilder::Groups shared;
+          shared.reserve(groups.size());
+          for (auto& g : groups) {
+            shared.push_back(std::make_shared<const discovery::TargetGroup>(std::move(g)));
+          }
+          std::lock_guard<std::mutex> lock(mu_);
+          if (gen != generation_) return;
+          groups_[job][index] = std::move(shared);
+          RebuildJobLocked(job);
+        };
+      };
+      auto shared_report = [this, job, gen](int index) {
+        return [this, job, gen, index](discovery::JobTargetBuilder::Groups groups) {
           std::lock_guard<std::mutex> lock(mu_);
           if (gen != generation_) return;
           groups_[job][index] = std::move(groups);
@@ -85,8 +98,9 @@ void DiscoveryManager::ApplyConfig(const config::Config& config) {
       for (const config::KubernetesSdConfig& sd : sc.kubernetes_sd_configs) {
         discovery::KubernetesDiscoverer::Options options;
         options.informers = &informers_;
-        kubernetes_discoverers_.push_back(std::make_unique<discovery::KubernetesDiscoverer>(
-            sd, report(index++), registry_, options));
+        options.on_shared_change = shared_report(index++);
+        kubernetes_discoverers_.push_back(
+            std::make_unique<discovery::KubernetesDiscoverer>(sd, nullptr, registry_, options));
         kubernetes_to_start.emplace_back(job, kubernetes_discoverers_.back().get());
       }
     }
@@ -126,17 +140,17 @@ void DiscoveryManager::RebuildJobLocked(const std::string& job) {
 
 void DiscoveryManager::BuildJobLocked(const config::ScrapeConfig& sc) {
   // Groups are read where they are kept, not copied: a large cluster's are hundreds of MiB.
-  std::vector<const std::vector<discovery::TargetGroup>*> lists;
-  size_t discovered = 0;
+  std::vector<const discovery::JobTargetBuilder::Groups*> lists;
   if (auto it = groups_.find(sc.job_name); it != groups_.end()) {
-    for (const auto& [index, groups] : it->second) {
-      lists.push_back(&groups);
-      for (const auto& g : groups) discovered += g.targets.size();
-    }
+    for (const auto& [index, groups] : it->second) lists.push_back(&groups);
   }
-  const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr;
-  if (auto it = proxies_.find(sc.job_name); it != proxies_.end()) proxy = &it->second;
-  built_[sc.job_name] = discovery::BuildJobTargets(sc, lists, proxy);
+  auto& builder = built_[sc.job_name];
+  if (builder == nullptr) {
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr;
+    if (auto it = proxies_.find(sc.job_name); it != proxies_.end()) proxy = &it->second;
+    builder = std::make_unique<discovery::JobTargetBuilder>(sc, proxy);
+  }
+  const size_t discovered = builder->Build(lists);
   if (discovered_ != nullptr &&
       (!sc.file_sd_configs.empty() || !sc.kubernetes_sd_configs.empty())) {
     auto [it, inserted] = discovered_gauges_.try_emplace(sc.job_name, nullptr);
@@ -149,8 +163,7 @@ void DiscoveryManager::ApplyLocked() {
   std::vector<std::shared_ptr<const scrape::Target>> active;
   for (const auto& sc : config_.scrape_configs) {
     auto it = built_.find(sc.job_name);
-    if (it == built_.end()) continue;
-    active.insert(active.end(), it->second.active.begin(), it->second.active.end());
+    if (it != built_.end()) it->second->AppendActive(&active);
   }
   active_ = active.size();
   manager_->ApplyTargets(std::move(active));
@@ -161,8 +174,7 @@ std::vector<scrape::DroppedTarget> DiscoveryManager::Dropped() const {
   std::vector<scrape::DroppedTarget> out;
   for (const auto& sc : config_.scrape_configs) {
     auto it = built_.find(sc.job_name);
-    if (it != built_.end())
-      out.insert(out.end(), it->second.dropped.begin(), it->second.dropped.end());
+    if (it != built_.end()) it->second->AppendDropped(&out);
   }
   return out;
 }

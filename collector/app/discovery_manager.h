@@ -67,12 +67,14 @@ class DiscoveryManager {
   // Discoverers report from their own threads with none of their locks held.
   mutable std::mutex mu_;  // Guards everything below. Never held while stopping a discoverer.
   config::Config config_;
-  // The latest groups of each discoverer, per job (discoverer index within the job).
-  std::map<std::string, std::map<int, std::vector<discovery::TargetGroup>>> groups_;
+  // The latest groups of each discoverer, per job (discoverer index within the job). Kubernetes
+  // discoverers share theirs: an unchanged group is the discoverer's own object.
+  std::map<std::string, std::map<int, discovery::JobTargetBuilder::Groups>> groups_;
   std::map<std::string, prometheus::Gauge*> discovered_gauges_;  // By job.
   discovery::ApiServerProxies proxies_;  // Of the api_server_proxy jobs; rebuilt per config.
-  // Targets of each job as last built: a report rebuilds its own job only.
-  std::map<std::string, scrape::TargetSet> built_;
+  // Targets of each job as last built, by job: a report rebuilds its own job only, and in it
+  // only the groups that changed. Made anew for each config.
+  std::map<std::string, std::unique_ptr<discovery::JobTargetBuilder>> built_;
   size_t active_ = 0;
   uint64_t generation_ = 0;  // Reports from discoverers of an older config are ignored.
   std::vector<std::unique_ptr<discovery::FileDiscoverer>> discoverers_;

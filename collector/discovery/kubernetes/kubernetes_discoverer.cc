@@ -418,8 +418,9 @@ void KubernetesDiscoverer::RebuildLocked(const k8s::Object& primary) {
       g = kube::BuildIngressGroup(json, lookups);
       break;
   }
-  std::string source = g.source;
-  groups_[source] = std::move(g);
+  // An unchanged group keeps its object, so receivers can keep what they built from it.
+  auto& slot = groups_[g.source];
+  if (slot == nullptr || !(*slot == g)) slot = std::make_shared<const TargetGroup>(std::move(g));
 }
 
 void KubernetesDiscoverer::MarkDirtyLocked() {
@@ -438,15 +439,21 @@ void KubernetesDiscoverer::ReportLoop() {
       return;
     }
     dirty_ = false;
-    std::vector<TargetGroup> all;
-    all.reserve(groups_.size());
-    for (const auto& [source, g] : groups_) {
-      all.push_back(g);
-    }
     // Only this thread reports, so releasing the lock cannot reorder reports; informer
     // threads go on applying events while the targets are rebuilt.
-    lock.unlock();
-    on_change_(std::move(all));
+    if (options_.on_shared_change) {
+      std::vector<std::shared_ptr<const TargetGroup>> all;
+      all.reserve(groups_.size());
+      for (const auto& [source, g] : groups_) all.push_back(g);
+      lock.unlock();
+      options_.on_shared_change(std::move(all));
+    } else {
+      std::vector<TargetGroup> all;
+      all.reserve(groups_.size());
+      for (const auto& [source, g] : groups_) all.push_back(*g);
+      lock.unlock();
+      on_change_(std::move(all));
+    }
     lock.lock();
   }
 }

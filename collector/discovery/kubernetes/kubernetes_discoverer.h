@@ -63,6 +63,10 @@ class KubernetesDiscoverer {
     // The informers to share with other discoverers; must outlive this object. Null: a private
     // pool (publishing to `registry`).
     k8s::SharedInformers* informers = nullptr;
+    // When set, reports go here instead of to `on_change` (which may then be empty): the same
+    // groups, as shared immutable objects. A group that did not change since the last report is
+    // the same object as in that report, so a receiver can keep what it derived from it.
+    std::function<void(std::vector<std::shared_ptr<const TargetGroup>>)> on_shared_change;
   };
 
   // `on_change` receives every current group (sorted by source) each time the set changes,
@@ -126,7 +130,8 @@ class KubernetesDiscoverer {
   bool all_synced_ ABSL_GUARDED_BY(mu_) = false;
   // Objects by key ("ns/name", or "name" for nodes and namespaces), per kind.
   std::array<absl::flat_hash_map<std::string, k8s::ObjectRef>, kKinds> stores_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, TargetGroup> groups_ ABSL_GUARDED_BY(mu_);  // By source.
+  // By source; immutable once built, shared with the reports.
+  std::map<std::string, std::shared_ptr<const TargetGroup>> groups_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tender::discovery

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "collector/config/config.h"
 #include "collector/model/log.h"
 
@@ -120,55 +121,142 @@ std::shared_ptr<scrape::Target> MakeTarget(
   return t;
 }
 
-scrape::TargetSet BuildJobTargets(
-    const config::ScrapeConfig& sc, const std::vector<const std::vector<TargetGroup>*>& groups,
-    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy) {
-  scrape::TargetSet out;
-  auto job = std::make_shared<const config::ScrapeConfig>(sc);
-  // The loader validated every regex, so compiling cannot fail here; if it did, the job
-  // would run unrelabeled, which is worse than not running it.
-  auto target_relabel = relabel::Relabeler::Compile(sc.relabel_configs);
-  auto metric_relabel = relabel::Relabeler::Compile(sc.metric_relabel_configs);
+JobTargetBuilder::JobTargetBuilder(
+    const config::ScrapeConfig& job,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy)
+    : proxy_(proxy), job_(std::make_shared<const config::ScrapeConfig>(job)) {
+  auto target_relabel = relabel::Relabeler::Compile(job.relabel_configs);
+  auto metric_relabel = relabel::Relabeler::Compile(job.metric_relabel_configs);
   if (!target_relabel.ok() || !metric_relabel.ok()) {
-    log::Error("discovery", "relabel rules failed to compile; job skipped", {{"job", sc.job_name}});
-    return out;
+    log::Error("discovery", "relabel rules failed to compile; job skipped",
+               {{"job", job.job_name}});
+    return;
   }
-  auto metric_rules = std::make_shared<const relabel::Relabeler>(std::move(metric_relabel).value());
-  std::vector<std::shared_ptr<scrape::Target>> targets;
-  auto add = [&](const model::Labels& group_labels, const std::string& address,
-                 const model::Labels* own_labels = nullptr) {
-    model::Labels discovered = group_labels;
-    if (own_labels != nullptr) {
-      discovered.insert(discovered.end(), own_labels->begin(), own_labels->end());
-    }
-    discovered.push_back({std::string(model::kAddressLabel), address});
-    model::Normalize(discovered);  // The last of duplicate names wins: target over group.
-    if (auto t = MakeTarget(discovered, job, &*target_relabel, proxy)) {
-      t->metric_relabel = metric_rules;
-      targets.push_back(std::move(t));
+  ok_ = true;
+  target_relabel_.emplace(std::move(target_relabel).value());
+  metric_relabel_ = std::make_shared<const relabel::Relabeler>(std::move(metric_relabel).value());
+}
+
+namespace {
+
+// The discovered labels of target `i` of a group.
+model::Labels DiscoveredLabels(const model::Labels& group_labels,
+                               const std::vector<std::string>& targets,
+                               const std::vector<model::Labels>* target_labels, size_t i) {
+  model::Labels discovered = group_labels;
+  if (target_labels != nullptr && i < target_labels->size()) {
+    discovered.insert(discovered.end(), (*target_labels)[i].begin(), (*target_labels)[i].end());
+  }
+  discovered.push_back({std::string(model::kAddressLabel), targets[i]});
+  model::Normalize(discovered);  // The last of duplicate names wins: target over group.
+  return discovered;
+}
+
+}  // namespace
+
+JobTargetBuilder::GroupResult JobTargetBuilder::BuildGroup(
+    const model::Labels& group_labels, const std::vector<std::string>& targets,
+    const std::vector<model::Labels>* target_labels) const {
+  GroupResult out;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (auto t = MakeTarget(DiscoveredLabels(group_labels, targets, target_labels, i), job_,
+                            &*target_relabel_, proxy_)) {
+      t->metric_relabel = metric_relabel_;
+      out.active.push_back(std::move(t));
     } else {
-      out.dropped.push_back({sc.job_name, WithJobDefaults(std::move(discovered), *job)});
+      out.dropped.push_back(static_cast<uint32_t>(i));
     }
-  };
-  for (const auto& group : sc.static_configs) {
-    for (const auto& address : group.targets) add(group.labels, address);
   }
-  for (const std::vector<TargetGroup>* list : groups) {
-    for (const auto& group : *list) {
-      for (size_t i = 0; i < group.targets.size(); ++i) {
-        add(group.labels, group.targets[i],
-            i < group.target_labels.size() ? &group.target_labels[i] : nullptr);
+  return out;
+}
+
+size_t JobTargetBuilder::Build(const std::vector<const Groups*>& lists) {
+  size_t discovered = 0;
+  for (const Groups* list : lists) {
+    for (const auto& g : *list) discovered += g->targets.size();
+  }
+  if (!ok_) return discovered;
+  // A target_limit marks every target of the job when exceeded: targets handed out earlier
+  // must not change, so such a job is built anew each time.
+  const bool limited = job_->target_limit > 0;
+  absl::flat_hash_map<const TargetGroup*, GroupResult*> before;
+  if (!limited) {
+    before.reserve(groups_.size());
+    for (auto& [group, result] : groups_) before.emplace(group.get(), &result);
+  }
+  std::vector<std::pair<std::shared_ptr<const TargetGroup>, GroupResult>> next;
+  next.reserve(groups_.size());
+  if (limited || !static_built_) {
+    static_built_ = true;
+    static_.clear();
+    for (const auto& group : job_->static_configs) {
+      static_.push_back(BuildGroup(group.labels, group.targets, nullptr));
+    }
+  }
+  for (const Groups* list : lists) {
+    for (const auto& g : *list) {
+      if (auto it = before.find(g.get()); it != before.end() && it->second != nullptr) {
+        next.emplace_back(g, std::move(*it->second));
+        it->second = nullptr;  // A group listed twice is built twice, as before.
+      } else {
+        next.emplace_back(g, BuildGroup(g->labels, g->targets, &g->target_labels));
       }
     }
   }
-  if (sc.target_limit > 0 && targets.size() > static_cast<size_t>(sc.target_limit)) {
-    const std::string err =
-        "target_limit exceeded (number of targets: " + std::to_string(targets.size()) +
-        ", limit: " + std::to_string(sc.target_limit) + ")";
-    for (auto& t : targets) t->forced_error = err;
+  groups_ = std::move(next);
+  if (limited) {
+    size_t active = 0;
+    for (const auto& r : static_) active += r.active.size();
+    for (const auto& [g, r] : groups_) active += r.active.size();
+    if (active > static_cast<size_t>(job_->target_limit)) {
+      const std::string err =
+          "target_limit exceeded (number of targets: " + std::to_string(active) +
+          ", limit: " + std::to_string(job_->target_limit) + ")";
+      for (auto& r : static_) {
+        for (auto& t : r.active) t->forced_error = err;
+      }
+      for (auto& [g, r] : groups_) {
+        for (auto& t : r.active) t->forced_error = err;
+      }
+    }
   }
-  out.active.insert(out.active.end(), std::make_move_iterator(targets.begin()),
-                    std::make_move_iterator(targets.end()));
+  return discovered;
+}
+
+void JobTargetBuilder::AppendActive(std::vector<std::shared_ptr<const scrape::Target>>* out) const {
+  for (const auto& r : static_) out->insert(out->end(), r.active.begin(), r.active.end());
+  for (const auto& [g, r] : groups_) out->insert(out->end(), r.active.begin(), r.active.end());
+}
+
+void JobTargetBuilder::AppendDropped(std::vector<scrape::DroppedTarget>* out) const {
+  auto append = [&](const GroupResult& r, const model::Labels& labels,
+                    const std::vector<std::string>& targets,
+                    const std::vector<model::Labels>* target_labels) {
+    for (uint32_t i : r.dropped) {
+      out->push_back({job_->job_name,
+                      WithJobDefaults(DiscoveredLabels(labels, targets, target_labels, i), *job_)});
+    }
+  };
+  for (size_t i = 0; i < static_.size(); ++i) {
+    append(static_[i], job_->static_configs[i].labels, job_->static_configs[i].targets, nullptr);
+  }
+  for (const auto& [g, r] : groups_) append(r, g->labels, g->targets, &g->target_labels);
+}
+
+scrape::TargetSet BuildJobTargets(
+    const config::ScrapeConfig& sc, const std::vector<const std::vector<TargetGroup>*>& groups,
+    const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy) {
+  std::vector<JobTargetBuilder::Groups> shared(groups.size());
+  std::vector<const JobTargetBuilder::Groups*> lists;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    for (const auto& g : *groups[i]) shared[i].push_back(std::make_shared<const TargetGroup>(g));
+    lists.push_back(&shared[i]);
+  }
+  JobTargetBuilder builder(sc, proxy);
+  builder.Build(lists);
+  scrape::TargetSet out;
+  builder.AppendActive(&out.active);
+  builder.AppendDropped(&out.dropped);
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,46 @@ scrape::TargetSet BuildTargets(const config::Config& config, const DiscoveredGro
 scrape::TargetSet BuildJobTargets(
     const config::ScrapeConfig& job, const std::vector<const std::vector<TargetGroup>*>& groups,
     const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy = nullptr);
+
+// Builds one job's targets (as BuildJobTargets does) group by group, and keeps each group's
+// result for as long as the same group object is passed again: a report in which one group
+// changed relabels that group's targets only. Made for one config (it copies the job's; the
+// proxy entry must outlive it). Not thread-safe: the owner serializes every call (DiscoveryManager
+// under its mutex).
+class JobTargetBuilder {
+ public:
+  using Groups = std::vector<std::shared_ptr<const TargetGroup>>;
+
+  JobTargetBuilder(const config::ScrapeConfig& job,
+                   const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* proxy);
+
+  // Rebuilds from every discoverer's groups (`lists`, none null), reusing the results of the
+  // groups built before. Returns the number of discovered targets in `lists`.
+  size_t Build(const std::vector<const Groups*>& lists);
+
+  void AppendActive(std::vector<std::shared_ptr<const scrape::Target>>* out) const;
+  void AppendDropped(std::vector<scrape::DroppedTarget>* out) const;
+
+ private:
+  struct GroupResult {
+    std::vector<std::shared_ptr<scrape::Target>> active;
+    // The indices of the dropped targets in their group, whose labels hold theirs: the
+    // discovered labels are made again when asked for, not kept twice.
+    std::vector<uint32_t> dropped;
+  };
+  GroupResult BuildGroup(const model::Labels& group_labels, const std::vector<std::string>& targets,
+                         const std::vector<model::Labels>* target_labels) const;
+
+  const absl::StatusOr<std::shared_ptr<scrape::ApiServerProxy>>* const proxy_;
+  bool ok_ = false;  // The relabel rules compiled.
+  std::shared_ptr<const config::ScrapeConfig> job_;
+  std::optional<relabel::Relabeler> target_relabel_;
+  std::shared_ptr<const relabel::Relabeler> metric_relabel_;
+  std::vector<GroupResult> static_;  // One per static_configs entry.
+  bool static_built_ = false;
+  // Of the groups of the last Build, in its order, keyed by group object.
+  std::vector<std::pair<std::shared_ptr<const TargetGroup>, GroupResult>> groups_;
+};
 
 // BuildTargets with static_configs only.
 inline scrape::TargetSet StaticTargets(const config::Config& config) {

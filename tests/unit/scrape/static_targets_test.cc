@@ -85,5 +85,110 @@ TEST(StaticTargetsTest, EmptyAddressIsDropped) {
   EXPECT_NE(MakeTarget({{"__address__", "h:1"}}, job), nullptr);
 }
 
+std::shared_ptr<const TargetGroup> PodGroup(const std::string& name, const std::string& address,
+                                            const std::string& keep) {
+  TargetGroup g;
+  g.source = "pod/ns/" + name;
+  g.labels = {{"__meta_keep", keep}, {"__meta_pod", name}};
+  g.targets = {address};
+  return std::make_shared<const TargetGroup>(std::move(g));
+}
+
+TEST(JobTargetBuilderTest, KeepsTheTargetsOfUnchangedGroups) {
+  config::ScrapeConfig sc;
+  sc.job_name = "pods";
+  sc.static_configs.push_back({{"s:1"}, {}});
+  relabel::RuleConfig keep;
+  keep.source_labels = {"__meta_keep"};
+  keep.regex = "yes";
+  keep.action = relabel::Action::kKeep;
+  relabel::RuleConfig pod;
+  pod.source_labels = {"__meta_pod"};
+  pod.target_label = "pod";
+  sc.relabel_configs = {keep, pod};
+  sc.static_configs[0].labels = {{"__meta_keep", "yes"}};
+  JobTargetBuilder builder(sc, nullptr);
+  JobTargetBuilder::Groups groups = {PodGroup("a", "10.0.0.1:80", "yes"),
+                                     PodGroup("b", "10.0.0.2:80", "no"),
+                                     PodGroup("c", "10.0.0.3:80", "yes")};
+  EXPECT_EQ(builder.Build({&groups}), 3u);
+  std::vector<std::shared_ptr<const scrape::Target>> first;
+  builder.AppendActive(&first);
+  ASSERT_EQ(first.size(), 3u);  // s:1, a, c.
+  EXPECT_EQ(model::Get(first[1]->labels, "pod"), "a");
+  EXPECT_EQ(model::Get(first[2]->labels, "pod"), "c");
+  std::vector<scrape::DroppedTarget> dropped;
+  builder.AppendDropped(&dropped);
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(model::Get(dropped[0].discovered_labels, "__meta_pod"), "b");
+
+  // c changes (now dropped), d is added, a and b are the same objects.
+  groups[2] = PodGroup("c", "10.0.0.3:80", "no");
+  groups.push_back(PodGroup("d", "10.0.0.4:80", "yes"));
+  EXPECT_EQ(builder.Build({&groups}), 4u);
+  std::vector<std::shared_ptr<const scrape::Target>> second;
+  builder.AppendActive(&second);
+  ASSERT_EQ(second.size(), 3u);    // s:1, a, d.
+  EXPECT_EQ(second[0], first[0]);  // The same objects: not relabeled again.
+  EXPECT_EQ(second[1], first[1]);
+  EXPECT_EQ(model::Get(second[2]->labels, "pod"), "d");
+  dropped.clear();
+  builder.AppendDropped(&dropped);
+  ASSERT_EQ(dropped.size(), 2u);
+  EXPECT_EQ(model::Get(dropped[0].discovered_labels, "__meta_pod"), "b");
+  EXPECT_EQ(model::Get(dropped[1].discovered_labels, "__meta_pod"), "c");
+  EXPECT_EQ(model::Get(dropped[1].discovered_labels, "job"), "pods");
+
+  // The same result as building from scratch.
+  std::vector<TargetGroup> plain;
+  for (const auto& g : groups) plain.push_back(*g);
+  const scrape::TargetSet fresh = BuildJobTargets(sc, {&plain});
+  ASSERT_EQ(fresh.active.size(), second.size());
+  for (size_t i = 0; i < second.size(); ++i) {
+    EXPECT_EQ(fresh.active[i]->labels, second[i]->labels);
+    EXPECT_EQ(fresh.active[i]->hash, second[i]->hash);
+  }
+  ASSERT_EQ(fresh.dropped.size(), dropped.size());
+  for (size_t i = 0; i < dropped.size(); ++i) {
+    EXPECT_EQ(fresh.dropped[i].discovered_labels, dropped[i].discovered_labels);
+  }
+
+  // A removed group's targets go.
+  groups.erase(groups.begin());
+  EXPECT_EQ(builder.Build({&groups}), 3u);
+  std::vector<std::shared_ptr<const scrape::Target>> third;
+  builder.AppendActive(&third);
+  ASSERT_EQ(third.size(), 2u);
+  EXPECT_EQ(third[1], second[2]);
+}
+
+TEST(JobTargetBuilderTest, TargetLimitCountsEveryGroupOnEachBuild) {
+  config::ScrapeConfig sc;
+  sc.job_name = "limited";
+  sc.target_limit = 2;
+  JobTargetBuilder builder(sc, nullptr);
+  JobTargetBuilder::Groups groups = {PodGroup("a", "10.0.0.1:80", "yes"),
+                                     PodGroup("b", "10.0.0.2:80", "yes")};
+  builder.Build({&groups});
+  std::vector<std::shared_ptr<const scrape::Target>> active;
+  builder.AppendActive(&active);
+  ASSERT_EQ(active.size(), 2u);
+  EXPECT_TRUE(active[0]->forced_error.empty());
+  groups.push_back(PodGroup("c", "10.0.0.3:80", "yes"));
+  builder.Build({&groups});
+  active.clear();
+  builder.AppendActive(&active);
+  ASSERT_EQ(active.size(), 3u);
+  for (const auto& t : active) {
+    EXPECT_EQ(t->forced_error, "target_limit exceeded (number of targets: 3, limit: 2)");
+  }
+  groups.pop_back();
+  builder.Build({&groups});
+  active.clear();
+  builder.AppendActive(&active);
+  ASSERT_EQ(active.size(), 2u);
+  for (const auto& t : active) EXPECT_TRUE(t->forced_error.empty());
+}
+
 }  // namespace
 }  // namespace tender::discovery
