@@ -247,6 +247,9 @@ struct LokiConfig {
   absl::Duration max_backoff = absl::Minutes(5);
   enum class Encoding { kProtobuf, kJson };
   Encoding encoding = Encoding::kProtobuf;
+  // Entry labels with these names leave the stream labels and are sent as each entry's
+  // structured metadata instead (Loki 3.x). Empty (the default): off.
+  std::vector<std::string> structured_metadata;
 
   friend bool operator==(const LokiConfig&, const LokiConfig&) = default;
 };

@@ -1693,9 +1693,31 @@ void Loader::LoadLoki(const Field& field, LokiConfig* loki) {
       }
     }
   }
+  if (const Field* f = r.Take("structured_metadata"); f != nullptr && !f->IsNull()) {
+    if (!f->value.IsSequence()) {
+      diag_->Error(
+          f->line, f->path,
+          absl::StrCat("expected a list of label names, got ", internal::DescribeType(f->value)));
+    } else {
+      for (const Field& item : internal::SequenceItems(*f, *diag_)) {
+        std::string name;
+        if (!internal::ReadString(item, diag_, &name)) continue;
+        if (!internal::IsValidLabelName(name)) {
+          diag_->Error(item.line, item.path,
+                       absl::StrCat("invalid label name ", Quote(name),
+                                    ": must match [a-zA-Z_][a-zA-Z0-9_]*"));
+        } else if (std::find(loki->structured_metadata.begin(), loki->structured_metadata.end(),
+                             name) != loki->structured_metadata.end()) {
+          diag_->Error(item.line, item.path, absl::StrCat("repeated label name ", Quote(name)));
+        } else {
+          loki->structured_metadata.push_back(std::move(name));
+        }
+      }
+    }
+  }
   LoadHttpClient(r, &loki->http);
   r.Finish(Concat({"url", "name", "tenant_id", "headers", "batch_size", "batch_wait", "timeout",
-                   "backoff_config", "encoding"},
+                   "backoff_config", "encoding", "structured_metadata"},
                   kHttpKeys),
            kHttpNotSupported);
 }

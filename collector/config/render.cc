@@ -350,6 +350,8 @@ void Logs(YAML::Emitter& out, const LogsConfig& logs) {
     Duration(out, "max_period", l.max_backoff);
     out << YAML::EndMap;
     String(out, "encoding", l.encoding == LokiConfig::Encoding::kJson ? "json" : "protobuf");
+    if (!l.structured_metadata.empty())
+      StringList(out, "structured_metadata", l.structured_metadata);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;

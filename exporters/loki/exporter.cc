@@ -481,23 +481,47 @@ void LokiExporter::Consume(std::vector<model::LogEntry>&& entries) {
   for (model::LogEntry& e : entries) ConsumeLocked(std::move(e), now);
 }
 
+void LokiExporter::SplitMetadata(model::LogEntry* entry, model::Labels* metadata) const {
+  const std::vector<std::string>& names = shared_->config.structured_metadata;
+  if (names.empty()) return;
+  absl::StatusOr<model::Labels> labels = ParseSelector(entry->labels);
+  if (!labels.ok()) return;  // Sent as it is; the encoder or Loki rejects it.
+  model::Labels kept;
+  for (model::Label& l : *labels) {
+    const bool move = std::find(names.begin(), names.end(), l.name) != names.end();
+    (move ? *metadata : kept).push_back(std::move(l));
+  }
+  if (metadata->empty()) return;
+  if (kept.empty()) {
+    metadata->clear();  // A stream needs at least one label.
+    return;
+  }
+  entry->labels = model::ToString(kept);
+}
+
 void LokiExporter::ConsumeLocked(model::LogEntry&& entry, absl::Time now) {
+  model::Labels metadata;
+  SplitMetadata(&entry, &metadata);
+  int64_t size = static_cast<int64_t>(entry.line.size());
+  for (const model::Label& l : metadata) {
+    size += static_cast<int64_t>(l.name.size() + l.value.size());
+  }
   const std::string& tenant = entry.tenant.empty() ? shared_->config.tenant_id : entry.tenant;
   auto it = pending_.find(tenant);
   if (it == pending_.end()) it = pending_.emplace(tenant, Pending{}).first;
   Pending& p = it->second;
   // Promtail's rule: a batch is sent before the entry that would take it past batch_size.
-  if (p.entries > 0 &&
-      p.bytes + static_cast<int64_t>(entry.line.size()) > shared_->config.batch_size) {
+  if (p.entries > 0 && p.bytes + size > shared_->config.batch_size) {
     SealLocked(tenant, &p);
   }
   if (p.entries == 0) {
     p.started = now;
     batch_cv_.notify_all();  // The batcher may now have an earlier deadline.
   }
-  p.bytes += static_cast<int64_t>(entry.line.size());
+  p.bytes += size;
   ++p.entries;
-  p.streams[std::move(entry.labels)].push_back({entry.timestamp_ns, std::move(entry.line)});
+  p.streams[std::move(entry.labels)].push_back(
+      {entry.timestamp_ns, std::move(entry.line), std::move(metadata)});
 }
 
 // Encodes one tenant's batch as a queue record. The queue's SeriesBatch carries it unchanged:
@@ -520,7 +544,7 @@ void LokiExporter::SealLocked(const std::string& tenant, Pending* pending) {
     view.labels = selector;
     view.entries.reserve(entries.size());
     for (const PendingEntry& e : entries) {
-      view.entries.push_back({e.timestamp_ns, e.line});
+      view.entries.push_back({e.timestamp_ns, e.line, e.metadata});
       const int64_t ms = e.timestamp_ns / 1000000;
       batch.min_timestamp_ms = std::min(batch.min_timestamp_ms, ms);
       batch.max_timestamp_ms = std::max(batch.max_timestamp_ms, ms);

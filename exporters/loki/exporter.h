@@ -1,11 +1,12 @@
 // LokiExporter: sends log entries to one Loki push endpoint (protocols.md §6, DESIGN
 // decision 9). Entries are batched per tenant by bytes and time (batch_size / batch_wait,
 // Promtail's 1 MiB / 1 s), grouped into one stream per label set with each stream's entries
-// sorted by time, encoded (protobuf + snappy, or JSON) and handed to a disk-backed queue
-// (queue::ShardQueue under the queue directory). One sender thread posts one request at a
-// time, oldest first, retrying 429, 5xx and connection errors with backoff (Retry-After
-// honoured) until Loki takes the batch; other 4xx are logged with Loki's message and counted
-// as dropped. A batch leaves the queue only once Loki answered for it; graceful shutdown
+// sorted by time (labels named in structured_metadata moved out of the stream selector into
+// each entry's structured metadata), encoded (protobuf + snappy, or JSON) and handed to a
+// disk-backed queue (queue::ShardQueue under the queue directory). One sender thread posts one
+// request at a time, oldest first, retrying 429, 5xx and connection errors with backoff
+// (Retry-After honoured) until Loki takes the batch; other 4xx are logged with Loki's message and
+// counted as dropped. A batch leaves the queue only once Loki answered for it; graceful shutdown
 // writes what is unsent to disk and the next start sends it first.
 // Consume may be called from any thread; Start/Shutdown from the owning (main) thread.
 #pragma once
@@ -94,16 +95,21 @@ class LokiExporter {
   struct PendingEntry {
     int64_t timestamp_ns;
     std::string line;
+    model::Labels metadata;  // Structured metadata, sorted by name.
   };
   struct Pending {
     std::map<std::string, std::vector<PendingEntry>> streams;  // By selector.
-    int64_t bytes = 0;                                         // Line bytes.
+    int64_t bytes = 0;  // Line bytes plus structured metadata name and value bytes.
     size_t entries = 0;
     absl::Time started;  // When the first entry arrived.
   };
   enum class State { kNew, kRunning, kStopped };
 
   void ConsumeLocked(model::LogEntry&& entry, absl::Time now);
+  // Moves the labels named in config.structured_metadata out of `entry->labels` into
+  // `*metadata`. Leaves the entry alone when its selector does not parse or when no stream
+  // label would be left.
+  void SplitMetadata(model::LogEntry* entry, model::Labels* metadata) const;
   void SealLocked(const std::string& tenant, Pending* pending);
   void BatchLoop();
 

@@ -43,9 +43,18 @@ size_t TimestampPayloadSize(SplitTime t) {
   return n;
 }
 
-size_t EntryPayloadSize(SplitTime t, size_t line_size) {
+// LabelPairAdapter {1: name, 2: value}; empty strings are omitted.
+size_t LabelPairPayloadSize(const model::Label& l) {
+  size_t n = 0;
+  if (!l.name.empty()) n += LengthDelimitedSize(l.name.size());
+  if (!l.value.empty()) n += LengthDelimitedSize(l.value.size());
+  return n;
+}
+
+size_t EntryPayloadSize(SplitTime t, size_t line_size, std::span<const model::Label> metadata) {
   size_t n = LengthDelimitedSize(TimestampPayloadSize(t));
   if (line_size > 0) n += LengthDelimitedSize(line_size);
+  for (const model::Label& l : metadata) n += LengthDelimitedSize(LabelPairPayloadSize(l));
   return n;
 }
 
@@ -149,15 +158,16 @@ absl::StatusOr<model::Labels> ParseSelector(std::string_view text) {
   return labels;
 }
 
-size_t ProtobufEntrySize(int64_t timestamp_ns, size_t line_size) {
-  return LengthDelimitedSize(EntryPayloadSize(Split(timestamp_ns), line_size));
+size_t ProtobufEntrySize(int64_t timestamp_ns, size_t line_size,
+                         std::span<const model::Label> metadata) {
+  return LengthDelimitedSize(EntryPayloadSize(Split(timestamp_ns), line_size, metadata));
 }
 
 void AppendProtobufPush(const std::vector<StreamView>& streams, std::string* out) {
   for (const StreamView& stream : streams) {
     size_t stream_payload = stream.labels.empty() ? 0 : LengthDelimitedSize(stream.labels.size());
     for (const EntryView& e : stream.entries) {
-      stream_payload += ProtobufEntrySize(e.timestamp_ns, e.line.size());
+      stream_payload += ProtobufEntrySize(e.timestamp_ns, e.line.size(), e.metadata);
     }
     out->reserve(out->size() + LengthDelimitedSize(stream_payload));
     AppendTag(out, Tag(1, kLengthDelimited));
@@ -166,7 +176,7 @@ void AppendProtobufPush(const std::vector<StreamView>& streams, std::string* out
     for (const EntryView& e : stream.entries) {
       const SplitTime t = Split(e.timestamp_ns);
       AppendTag(out, Tag(2, kLengthDelimited));
-      protowire::AppendVarint(*out, EntryPayloadSize(t, e.line.size()));
+      protowire::AppendVarint(*out, EntryPayloadSize(t, e.line.size(), e.metadata));
       AppendTag(out, Tag(1, kLengthDelimited));
       protowire::AppendVarint(*out, TimestampPayloadSize(t));
       if (t.seconds != 0) {
@@ -178,6 +188,12 @@ void AppendProtobufPush(const std::vector<StreamView>& streams, std::string* out
         protowire::AppendVarint(*out, static_cast<uint64_t>(t.nanos));
       }
       if (!e.line.empty()) AppendBytes(out, 2, e.line);
+      for (const model::Label& l : e.metadata) {
+        AppendTag(out, Tag(3, kLengthDelimited));
+        protowire::AppendVarint(*out, LabelPairPayloadSize(l));
+        if (!l.name.empty()) AppendBytes(out, 1, l.name);
+        if (!l.value.empty()) AppendBytes(out, 2, l.value);
+      }
     }
   }
 }
@@ -209,6 +225,14 @@ void AppendJsonPush(const std::vector<StreamView>& streams, std::string* out, si
       const std::string ts = absl::StrCat(e.timestamp_ns);
       writer.String(ts.data(), static_cast<rapidjson::SizeType>(ts.size()));
       writer.String(e.line.data(), static_cast<rapidjson::SizeType>(e.line.size()));
+      if (!e.metadata.empty()) {
+        writer.StartObject();
+        for (const model::Label& l : e.metadata) {
+          writer.Key(l.name.data(), static_cast<rapidjson::SizeType>(l.name.size()));
+          writer.String(l.value.data(), static_cast<rapidjson::SizeType>(l.value.size()));
+        }
+        writer.EndObject();
+      }
       writer.EndArray();
     }
     writer.EndArray();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,10 +14,13 @@
 
 namespace tender::loki {
 
-// One entry of a stream; `line` points into storage owned by the caller.
+// One entry of a stream; `line` and `metadata` point into storage owned by the caller.
+// `metadata` is the entry's structured metadata (protocols.md §6.2, §6.3), sent in the given
+// order; empty for most entries.
 struct EntryView {
   int64_t timestamp_ns = 0;
   std::string_view line;
+  std::span<const model::Label> metadata;
 };
 
 // The entries of one stream, in the order they are to be sent.
@@ -32,17 +36,20 @@ struct StreamView {
 absl::StatusOr<model::Labels> ParseSelector(std::string_view text);
 
 // Appends the PushRequest encoding of `streams` (field 1 StreamAdapter per stream, each entry
-// an EntryAdapter with a google.protobuf.Timestamp and the line) to `*out`. Not compressed.
+// an EntryAdapter with a google.protobuf.Timestamp, the line and one field 3 LabelPairAdapter
+// per structured metadata pair) to `*out`. Not compressed.
 void AppendProtobufPush(const std::vector<StreamView>& streams, std::string* out);
 
 // Appends the JSON push body `{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}]}`
-// to `*out`. Streams whose selector does not parse are skipped and counted in `*bad_streams`
-// (may be null); their entries are not in the output.
+// to `*out`; an entry with structured metadata gets a third element `{"<name>":"<value>",...}`.
+// Streams whose selector does not parse are skipped and counted in `*bad_streams` (may be null);
+// their entries are not in the output.
 void AppendJsonPush(const std::vector<StreamView>& streams, std::string* out,
                     size_t* bad_streams = nullptr);
 
-// Exact number of bytes the EntryAdapter of (timestamp_ns, line) takes inside a StreamAdapter,
-// tag and length prefix included.
-size_t ProtobufEntrySize(int64_t timestamp_ns, size_t line_size);
+// Exact number of bytes the EntryAdapter of (timestamp_ns, line, metadata) takes inside a
+// StreamAdapter, tag and length prefix included.
+size_t ProtobufEntrySize(int64_t timestamp_ns, size_t line_size,
+                         std::span<const model::Label> metadata = {});
 
 }  // namespace tender::loki

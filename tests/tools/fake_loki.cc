@@ -175,6 +175,18 @@ absl::Status FakeLoki::Decode(const LokiRequest& request, const std::string& raw
           }
           if (!v[1].IsString()) return absl::InvalidArgumentError("JSON: line not a string");
           e.line.assign(v[1].GetString(), v[1].GetStringLength());
+          if (v.Size() == 3) {
+            if (!v[2].IsObject()) {
+              return absl::InvalidArgumentError("JSON: structured metadata must be an object");
+            }
+            for (const auto& m : v[2].GetObject()) {
+              if (!m.value.IsString()) {
+                return absl::InvalidArgumentError("JSON: structured metadata value not a string");
+              }
+              e.metadata[std::string(m.name.GetString(), m.name.GetStringLength())] =
+                  std::string(m.value.GetString(), m.value.GetStringLength());
+            }
+          }
           d.entries.push_back(std::move(e));
         }
       }
@@ -200,7 +212,9 @@ absl::Status FakeLoki::Decode(const LokiRequest& request, const std::string& raw
       if (e.timestamp().nanos() < 0 || e.timestamp().nanos() > 999999999) {
         return absl::InvalidArgumentError("timestamp nanos out of range");
       }
-      d.entries.push_back({e.timestamp().seconds() * 1000000000 + e.timestamp().nanos(), e.line()});
+      LokiEntry entry{e.timestamp().seconds() * 1000000000 + e.timestamp().nanos(), e.line(), {}};
+      for (const auto& m : e.structuredmetadata()) entry.metadata[m.name()] = m.value();
+      d.entries.push_back(std::move(entry));
     }
     out->push_back(std::move(d));
   }

@@ -3,9 +3,10 @@
 // JSON by Content-Type, gzip/deflate Content-Encoding, X-Scope-OrgID when multi-tenant, stream
 // selector validation, and Loki's per-stream rules (entries more than the ordering window
 // behind the stream's newest are rejected with 400 while the rest are kept; an entry identical
-// to the stream's last accepted one is dropped silently and counted as a duplicate). Answers
-// can be scripted (status, Retry-After, delay). Every accepted entry is recorded per tenant
-// and stream. Thread-safe: requests arrive on server threads; tests read from any thread.
+// to the stream's last accepted one (same time, line and structured metadata) is dropped silently
+// and counted as a duplicate). Answers can be scripted (status, Retry-After, delay). Every accepted
+// entry is recorded per tenant and stream. Thread-safe: requests arrive on server threads; tests
+// read from any thread.
 #pragma once
 
 #include <condition_variable>
@@ -32,6 +33,8 @@ namespace tender::test_tools {
 struct LokiEntry {
   int64_t timestamp_ns = 0;
   std::string line;
+  // Structured metadata (protocols.md §6.2, §6.3); empty when the entry has none.
+  std::map<std::string, std::string> metadata;
 
   friend bool operator==(const LokiEntry&, const LokiEntry&) = default;
 };

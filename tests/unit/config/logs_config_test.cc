@@ -12,6 +12,41 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+TEST(LogsConfigTest, LokiStructuredMetadata) {
+  LoadResult r = LoadConfigString(R"(
+logs:
+  loki:
+    - url: http://loki:3100/loki/api/v1/push
+      structured_metadata: [pod, request_id]
+    - url: http://other:3100/loki/api/v1/push
+)");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString("config");
+  EXPECT_EQ(r.config->logs.loki[0].structured_metadata,
+            (std::vector<std::string>{"pod", "request_id"}));
+  EXPECT_TRUE(r.config->logs.loki[1].structured_metadata.empty());
+
+  r = LoadConfigString(R"(
+logs:
+  loki:
+    - url: http://loki:3100/loki/api/v1/push
+      structured_metadata: [pod, k8s.pod, pod]
+)");
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].path, "logs.loki[0].structured_metadata[1]");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("invalid label name \"k8s.pod\""));
+  EXPECT_EQ(r.errors[1].path, "logs.loki[0].structured_metadata[2]");
+  EXPECT_THAT(r.errors[1].message, HasSubstr("repeated"));
+
+  r = LoadConfigString(R"(
+logs:
+  loki:
+    - url: http://loki:3100/loki/api/v1/push
+      structured_metadata: pod
+)");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].path, "logs.loki[0].structured_metadata");
+}
+
 TEST(LogsConfigTest, FullSection) {
   const std::string yaml = R"(
 logs:
@@ -71,6 +106,7 @@ logs:
       tenant_id: team-a
       basic_auth: {username: u, password: loki-password-1}
       encoding: json
+      structured_metadata: [pod, request_id]
   files:
     - paths: [/var/log/*.log]
       labels: {job: varlogs}
@@ -80,6 +116,7 @@ logs:
   ASSERT_TRUE(r.errors.empty());
   const std::string rendered = RedactedYaml(*r.config);
   EXPECT_THAT(rendered, Not(HasSubstr("loki-password-1")));
+  EXPECT_THAT(rendered, HasSubstr("structured_metadata"));
   LoadResult back = LoadConfigString(rendered);
   ASSERT_TRUE(back.errors.empty()) << back.errors[0].ToString("config") << rendered;
   EXPECT_EQ(back.config->logs.files, r.config->logs.files);

@@ -117,6 +117,66 @@ TEST(LokiExporterTest, BatchesBySizeSortsPerStreamAndSendsProtobuf) {
             static_cast<double>(loki.requests().size()));
 }
 
+// Labels named in structured_metadata leave the stream selector and travel with each entry,
+// in both encodings; entries that differ only in them share one stream.
+TEST(LokiExporterTest, StructuredMetadataMovesLabelsOutOfTheStream) {
+  for (const auto encoding :
+       {config::LokiConfig::Encoding::kProtobuf, config::LokiConfig::Encoding::kJson}) {
+    SCOPED_TRACE(encoding == config::LokiConfig::Encoding::kJson ? "json" : "protobuf");
+    FakeLoki loki;
+    ASSERT_TRUE(loki.Start().ok());
+    TempDir dir;
+    LokiExporter::Settings settings = MakeSettings(loki, dir.path(), nullptr);
+    settings.config.encoding = encoding;
+    settings.config.structured_metadata = {"pod", "request_id"};
+    LokiExporter exporter(std::move(settings));
+    ASSERT_TRUE(exporter.Start().ok());
+    std::vector<model::LogEntry> entries;
+    entries.push_back(Entry(R"({job="web", pod="web-1"})", kT0, "from one"));
+    entries.push_back(Entry(R"({job="web", pod="web-2", request_id="r7"})", kT0 + 1, "from two"));
+    entries.push_back(Entry(R"({job="web"})", kT0 + 2, "no pod"));
+    // Only a metadata label: kept as the stream label, since a stream needs one.
+    entries.push_back(Entry(R"({pod="lonely"})", kT0 + 3, "only pod"));
+    exporter.Consume(std::move(entries));
+    ASSERT_TRUE(loki.WaitForEntries(4, absl::Seconds(10)));
+    exporter.Shutdown(absl::Seconds(5));
+    const auto all = loki.entries();
+    ASSERT_EQ(all.count("fake"), 1u);
+    std::vector<std::string> selectors;
+    for (const auto& [selector, unused] : all.at("fake")) selectors.push_back(selector);
+    EXPECT_EQ(selectors, (std::vector<std::string>{R"({job="web"})", R"({pod="lonely"})"}));
+    EXPECT_EQ(
+        loki.stream("fake", R"({job="web"})"),
+        (std::vector<LokiEntry>{{kT0, "from one", {{"pod", "web-1"}}},
+                                {kT0 + 1, "from two", {{"pod", "web-2"}, {"request_id", "r7"}}},
+                                {kT0 + 2, "no pod", {}}}));
+    EXPECT_EQ(loki.stream("fake", R"({pod="lonely"})"),
+              (std::vector<LokiEntry>{{kT0 + 3, "only pod", {}}}));
+    EXPECT_TRUE(loki.violations().empty());
+  }
+}
+
+// Metadata bytes count towards batch_size.
+TEST(LokiExporterTest, StructuredMetadataCountsTowardsBatchSize) {
+  FakeLoki loki;
+  ASSERT_TRUE(loki.Start().ok());
+  TempDir dir;
+  LokiExporter::Settings settings = MakeSettings(loki, dir.path(), nullptr);
+  settings.config.structured_metadata = {"pod"};
+  settings.config.batch_size = 30;  // One entry of 1 + 3 + 20 bytes per batch.
+  LokiExporter exporter(std::move(settings));
+  ASSERT_TRUE(exporter.Start().ok());
+  const std::string pod(20, 'p');
+  std::vector<model::LogEntry> entries;
+  for (int i = 0; i < 4; ++i) {
+    entries.push_back(Entry(absl::StrCat(R"({job="a", pod=")", pod, R"("})"), kT0 + i, "x"));
+  }
+  exporter.Consume(std::move(entries));
+  ASSERT_TRUE(loki.WaitForEntries(4, absl::Seconds(10)));
+  exporter.Shutdown(absl::Seconds(5));
+  EXPECT_EQ(loki.requests().size(), 4u);
+}
+
 TEST(LokiExporterTest, BatchWaitSendsASmallBatch) {
   FakeLoki loki;
   ASSERT_TRUE(loki.Start().ok());

@@ -79,6 +79,35 @@ TEST(FakeLokiTest, JsonBodies) {
   EXPECT_EQ(Post(loki, R"({"streams":[]})", "application/json").status, 422);
 }
 
+TEST(FakeLokiTest, StructuredMetadataInBothEncodingsAndInTheDuplicateRule) {
+  FakeLoki loki;
+  ASSERT_TRUE(loki.Start().ok());
+  const std::vector<model::Label> pod1 = {{"pod", "p1"}};
+  const std::vector<model::Label> pod2 = {{"pod", "p2"}};
+  // Same time and line, different metadata: not a duplicate. An identical resend is.
+  EXPECT_EQ(Post(loki, ProtobufBody({{R"({job="a"})", {{10, "l", pod1}, {10, "l", pod2}}}}),
+                 "application/x-protobuf")
+                .status,
+            204);
+  EXPECT_EQ(
+      Post(loki, ProtobufBody({{R"({job="a"})", {{10, "l", pod2}}}}), "application/x-protobuf")
+          .status,
+      204);
+  EXPECT_EQ(loki.duplicates(), 1u);
+  std::string body;
+  loki::AppendJsonPush({{R"({job="a"})", {{11, "j", pod1}, {12, "k"}}}}, &body);
+  EXPECT_EQ(Post(loki, body, "application/json").status, 204);
+  EXPECT_EQ(loki.stream("fake", R"({job="a"})"), (std::vector<LokiEntry>{{10, "l", {{"pod", "p1"}}},
+                                                                         {10, "l", {{"pod", "p2"}}},
+                                                                         {11, "j", {{"pod", "p1"}}},
+                                                                         {12, "k", {}}}));
+  // Nested metadata is a 400.
+  EXPECT_EQ(Post(loki, R"({"streams":[{"stream":{"a":"b"},"values":[["1","x",{"k":{"n":"v"}}]]}]})",
+                 "application/json")
+                .status,
+            400);
+}
+
 TEST(FakeLokiTest, TenantsAndBadBodies) {
   FakeLoki loki(FakeLoki::Options{.multi_tenant = true});
   ASSERT_TRUE(loki.Start().ok());

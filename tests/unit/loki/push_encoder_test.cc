@@ -101,5 +101,58 @@ TEST(AppendJsonPushTest, ShapeAndEscaping) {
             R"("say \"hi\"\n\t"]]}]})");
 }
 
+TEST(AppendProtobufPushTest, StructuredMetadata) {
+  const std::vector<model::Label> meta = {{"pod", "web-1"}, {"trace_id", std::string(200, 't')}};
+  std::vector<StreamView> streams = {
+      {R"({job="a"})", {{1700000000000000001, "with", meta}, {1700000000000000002, "without"}}},
+  };
+  std::string body;
+  AppendProtobufPush(streams, &body);
+  logproto::PushRequest push;
+  ASSERT_TRUE(push.ParseFromString(body));
+  ASSERT_EQ(push.streams_size(), 1);
+  ASSERT_EQ(push.streams(0).entries_size(), 2);
+  const auto& e0 = push.streams(0).entries(0);
+  ASSERT_EQ(e0.structuredmetadata_size(), 2);
+  EXPECT_EQ(e0.structuredmetadata(0).name(), "pod");
+  EXPECT_EQ(e0.structuredmetadata(0).value(), "web-1");
+  EXPECT_EQ(e0.structuredmetadata(1).name(), "trace_id");
+  EXPECT_EQ(e0.structuredmetadata(1).value(), std::string(200, 't'));
+  EXPECT_EQ(push.streams(0).entries(1).structuredmetadata_size(), 0);
+  EXPECT_EQ(body, push.SerializeAsString());
+  const size_t n = e0.ByteSizeLong();
+  EXPECT_EQ(ProtobufEntrySize(1700000000000000001, 4, meta), 1 + (n < 128 ? 1 : 2) + n);
+}
+
+TEST(AppendProtobufPushTest, StructuredMetadataBytes) {
+  // Timestamp {seconds: 1}, line "x", metadata {a: b}, written out by hand.
+  const std::vector<model::Label> meta = {{"a", "b"}};
+  std::string body;
+  AppendProtobufPush({{R"({j="1"})", {{1000000000, "x", meta}}}}, &body);
+  const std::string selector = R"({j="1"})";
+  const std::string entry = std::string("\x0a\x02\x08\x01", 4) +  // 1: Timestamp{1: 1}
+                            std::string("\x12\x01x", 3) +         // 2: line
+                            std::string(
+                                "\x1a\x06\x0a\x01"
+                                "a"
+                                "\x12\x01"
+                                "b",
+                                8);  // 3: pair
+  const std::string stream = std::string("\x0a") + static_cast<char>(selector.size()) + selector +
+                             "\x12" + static_cast<char>(entry.size()) + entry;
+  const std::string expected = std::string("\x0a") + static_cast<char>(stream.size()) + stream;
+  EXPECT_EQ(body, expected);
+  EXPECT_EQ(ProtobufEntrySize(1000000000, 1, meta), 2 + entry.size());
+}
+
+TEST(AppendJsonPushTest, StructuredMetadataIsAThirdElement) {
+  const std::vector<model::Label> meta = {{"pod", "web-1"}, {"req", "a\"b"}};
+  std::vector<StreamView> streams = {{R"({job="a"})", {{1, "with", meta}, {2, "without"}}}};
+  std::string body;
+  AppendJsonPush(streams, &body);
+  EXPECT_EQ(body, R"({"streams":[{"stream":{"job":"a"},"values":[["1","with",)"
+                  R"({"pod":"web-1","req":"a\"b"}],["2","without"]]}]})");
+}
+
 }  // namespace
 }  // namespace tender::loki
