@@ -4,7 +4,9 @@
 // the series-state bytes per series.
 #include <benchmark/benchmark.h>
 #include <snappy.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -74,6 +76,64 @@ void BM_HotPath(benchmark::State& state, const std::string& fixture, bool timest
       static_cast<double>(series.MemoryBytes()) / std::max<uint32_t>(1, first_scraped);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
 }
+
+// gzip as the targets send it (zlib level 6, Go's default), then inflated with zlib as the
+// fetcher's libcurl does: the cost of `Accept-Encoding: gzip` per scraped sample, to set beside
+// BM_HotPath (the fetcher inflates in 16 KiB pieces; one buffer here).
+void BM_Gunzip(benchmark::State& state, const std::string& fixture) {
+  const std::string body = ReadFixture(fixture);
+  if (body.empty()) {
+    state.SkipWithError("fixture missing; set TENDER_SOURCE_DIR");
+    return;
+  }
+  uint64_t series = 0;
+  for (size_t pos = 0; pos < body.size();) {
+    const size_t end = std::min(body.find('\n', pos), body.size());
+    if (end > pos && body[pos] != '#') ++series;
+    pos = end + 1;
+  }
+  z_stream z{};
+  std::string gz(compressBound(body.size()) + 64, '\0');
+  if (deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    state.SkipWithError("deflateInit2");
+    return;
+  }
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data()));
+  z.avail_in = static_cast<uInt>(body.size());
+  z.next_out = reinterpret_cast<Bytef*>(gz.data());
+  z.avail_out = static_cast<uInt>(gz.size());
+  deflate(&z, Z_FINISH);
+  gz.resize(z.total_out);
+  deflateEnd(&z);
+  std::string out(body.size(), '\0');
+  uint64_t samples = 0;
+  for (auto _ : state) {
+    z_stream in{};
+    inflateInit2(&in, 16 + MAX_WBITS);
+    in.next_in = reinterpret_cast<Bytef*>(gz.data());
+    in.avail_in = static_cast<uInt>(gz.size());
+    in.next_out = reinterpret_cast<Bytef*>(out.data());
+    in.avail_out = static_cast<uInt>(out.size());
+    const int rc = inflate(&in, Z_FINISH);
+    inflateEnd(&in);
+    if (rc != Z_STREAM_END || out != body) {
+      state.SkipWithError("inflate failed");
+      return;
+    }
+    samples += series;
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["samples_per_s"] =
+      benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
+  state.counters["ns_per_sample"] = benchmark::Counter(
+      static_cast<double>(samples), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["gzip_ratio"] = static_cast<double>(body.size()) / static_cast<double>(gz.size());
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+
+BENCHMARK_CAPTURE(BM_Gunzip, cadvisor, std::string("cadvisor.txt"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Gunzip, ksm, std::string("ksm.txt"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Gunzip, node, std::string("node.txt"))->Unit(benchmark::kMillisecond);
 
 BENCHMARK_CAPTURE(BM_HotPath, cadvisor, std::string("cadvisor.txt"), true)
     ->Unit(benchmark::kMillisecond);
