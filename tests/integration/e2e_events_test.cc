@@ -56,12 +56,7 @@ class EventsE2eTest : public ::testing::Test {
 
   std::unique_ptr<ChildProcess> StartTender() {
     port_ = FreePort();
-    auto p = std::make_unique<ChildProcess>(
-        std::vector<std::string>{Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                                 "--config.file=" + dir_ + "/tender.yml",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", port_),
-                                 "--storage.path=" + dir_ + "/data"},
-        dir_ + "/tender.log");
+    auto p = std::make_unique<ChildProcess>(testing::TenderArgs(dir_, port_), dir_ + "/tender.log");
     return p;
   }
 

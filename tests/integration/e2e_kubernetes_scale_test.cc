@@ -83,10 +83,7 @@ remote_write:
 )");
   std::ofstream(dir + "/tender.yml") << config;
   const int port = FreePort();
-  ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                       "--config.file=" + dir + "/tender.yml",
-                       absl::StrCat("--web.listen-address=127.0.0.1:", port),
-                       "--storage.path=" + dir + "/data", "--web.enable-lifecycle"},
+  ChildProcess tender(testing::TenderArgs(dir, port, {"--web.enable-lifecycle"}),
                       dir + "/tender.log");
   httplib::Client client("127.0.0.1", port);
   auto discovered = [&](const std::string& job) {

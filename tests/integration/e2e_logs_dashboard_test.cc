@@ -87,11 +87,7 @@ current-context: fake
   cfg = absl::StrReplaceAll(cfg, {{"batch_wait: 1s", "batch_wait: 100ms"}});
   std::ofstream(dir + "/tender.yml") << cfg;
 
-  ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                       "--config.file=" + dir + "/tender.yml",
-                       absl::StrCat("--web.listen-address=127.0.0.1:", FreePort()),
-                       "--storage.path=" + dir + "/data"},
-                      dir + "/tender.log");
+  ChildProcess tender(testing::TenderArgs(dir, FreePort()), dir + "/tender.log");
   // Lines keep coming until both pods' streams and both events are in Loki.
   auto streams_with = [&](const std::string& needle) {
     int n = 0;

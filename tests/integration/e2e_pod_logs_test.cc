@@ -117,12 +117,8 @@ current-context: fake
   std::unique_ptr<ChildProcess> StartTender() {
     ++starts_;
     web_port_ = FreePort();
-    return std::make_unique<ChildProcess>(
-        std::vector<std::string>{Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                                 "--config.file=" + dir_ + "/tender.yml",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", web_port_),
-                                 "--storage.path=" + dir_ + "/data"},
-        absl::StrCat(dir_, "/tender-", starts_, ".log"));
+    return std::make_unique<ChildProcess>(testing::TenderArgs(dir_, web_port_),
+                                          absl::StrCat(dir_, "/tender-", starts_, ".log"));
   }
 
   std::string Logs() const {

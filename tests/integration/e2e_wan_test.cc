@@ -215,11 +215,8 @@ remote_write:
 )");
   const int port = FreePort();
   auto tender = std::make_unique<ChildProcess>(
-      std::vector<std::string>{Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                               "--config.file=" + dir + "/tender.yml",
-                               absl::StrCat("--web.listen-address=127.0.0.1:", port),
-                               "--storage.path=" + dir + "/data",
-                               absl::StrCat("--scrape.retry-on-reset=", retry ? "true" : "false")},
+      testing::TenderArgs(dir, port,
+                          {absl::StrCat("--scrape.retry-on-reset=", retry ? "true" : "false")}),
       dir + "/tender.log");
   absl::SleepFor(absl::Seconds(seconds));  // The run itself: nothing to wait for but time.
   EXPECT_EQ(tender->Stop(SIGTERM, absl::Seconds(20)), 0) << ReadFile(dir + "/tender.log");

@@ -118,4 +118,14 @@ std::string Env(const char* name, const std::string& fallback) {
   return v ? std::string(v) : fallback;
 }
 
+std::vector<std::string> TenderArgs(const std::string& dir, int port,
+                                    std::vector<std::string> extra) {
+  std::vector<std::string> args = {Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
+                                   "--config.file=" + dir + "/tender.yml",
+                                   "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                                   "--storage.path=" + dir + "/data"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 }  // namespace tender::testing

@@ -54,4 +54,9 @@ std::string MakeTempDir(const std::string& prefix);
 // Environment variable or `fallback`.
 std::string Env(const char* name, const std::string& fallback);
 
+// The tender binary ($TENDER_BINARY_DIR/collector/app/tender) with `dir`/tender.yml as config,
+// listening on 127.0.0.1:`port`, storage in `dir`/data, then the flags of `extra`.
+std::vector<std::string> TenderArgs(const std::string& dir, int port,
+                                    std::vector<std::string> extra = {});
+
 }  // namespace tender::testing
