@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "collector/model/absl_compat.h"
+#include "collector/model/buffer_pool.h"
 #include "collector/model/log.h"
 #include "collector/model/status_macros.h"
 #include "collector/scrape/api_server_proxy.h"
@@ -443,6 +444,9 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
   // batch grows (a cAdvisor batch is over 2 MB).
   if (loop.last_batch_bytes > 0) {
     const size_t want = loop.last_batch_bytes + loop.last_batch_bytes / 16 + 1024;
+    // A buffer given back by a sent batch keeps its pages: writing a fresh one of megabytes
+    // costs a page fault per 4 KiB (docs/benchmarks.md).
+    batch.data = model::LargeBufferPool().Take(want);
     batch.data.reserve(want);
     batch.marks.reserve(want / 64 / model::kEntryMarkStride + 1);
   }

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "collector/model/absl_compat.h"
+#include "collector/model/buffer_pool.h"
 #include "collector/model/log.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -26,6 +27,17 @@
 
 namespace tender::queue {
 namespace {
+
+// Frees a queued batch once its last holder (the queue or a sender) drops it, giving its data
+// buffer back to the pool the scrape workers take from.
+void RecycleBatch(model::SeriesBatch* batch) {
+  model::LargeBufferPool().Give(std::move(batch->data));
+  delete batch;
+}
+
+SharedBatch ShareBatch(model::SeriesBatch&& batch) {
+  return SharedBatch(new model::SeriesBatch(std::move(batch)), RecycleBatch);
+}
 
 constexpr char kComponent[] = "queue";
 constexpr char kCursorFile[] = "cursor";
@@ -505,8 +517,7 @@ void ShardQueue::Push(model::SeriesBatch&& batch) {
   ExpireLocked(now);
   memory_bytes_ += static_cast<int64_t>(RecordBytes(batch));
   samples_ += batch.samples;
-  memory_.push_back(
-      MemoryEntry{next_id_++, std::make_shared<const model::SeriesBatch>(std::move(batch))});
+  memory_.push_back(MemoryEntry{next_id_++, ShareBatch(std::move(batch))});
   // Spill the oldest in-memory batches: they go after what is on disk, so order is kept.
   // Write-through spills everything while the disk works.
   while (!memory_.empty()) {
@@ -569,7 +580,7 @@ std::optional<uint64_t> ShardQueue::PeekMany(size_t max_samples, size_t max_batc
           stopped = true;
           break;
         }
-        auto batch = std::make_shared<model::SeriesBatch>();
+        auto batch = std::shared_ptr<model::SeriesBatch>(new model::SeriesBatch, RecycleBatch);
         if (!ReadRecordLocked(segment.seq, ref, batch.get())) {
           if (out->empty()) {
             RemoveOldestLocked();

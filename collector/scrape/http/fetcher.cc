@@ -44,11 +44,6 @@ constexpr absl::Duration kEvictionPeriod = absl::Minutes(1);
 constexpr int kPollTimeoutMs = 1000;
 // Redirects followed, as Go's http.Client does (Prometheus follows redirects by default).
 constexpr long kMaxRedirects = 10;
-// Recycled body buffers kept: a byte budget (their capacity), not a count, so that a few large
-// bodies (a cAdvisor body is over 2 MB) cannot pin a large amount of memory between scrapes.
-// 16 MiB holds the bodies of about 6 cAdvisor scrapes in progress at once; beyond that a body
-// is allocated and freed per scrape.
-constexpr size_t kMaxRecycledBytes = 16 << 20;
 // Secret files are small; refuse to read a huge file into memory.
 constexpr long kMaxSecretFileBytes = 1 << 20;
 // Idle connections kept beyond one per cached handle (temporary handles, redirects).
@@ -349,7 +344,7 @@ struct Fetcher::Impl {
     t.easy = it->second.easy;
     t.cached_handle = true;
     const size_t want = it->second.last_body_size;
-    t.result.body = fetcher->TakeBuffer(want + want / 8);
+    t.result.body = fetcher->bodies_->Take(want + want / 8);
     if (want > t.result.body.capacity()) {
       size_t reserve = want + want / 8;
       if (t.request.body_size_limit > 0) {
@@ -791,7 +786,9 @@ struct Fetcher::Impl {
   absl::flat_hash_map<CURL*, std::unique_ptr<Transfer>> in_flight;
 };
 
-Fetcher::Fetcher(Settings settings) : settings_(std::move(settings)) {}
+Fetcher::Fetcher(Settings settings)
+    : settings_(std::move(settings)),
+      bodies_(settings_.body_pool != nullptr ? settings_.body_pool : &model::LargeBufferPool()) {}
 
 Fetcher::~Fetcher() { Shutdown(); }
 
@@ -871,45 +868,7 @@ void Fetcher::Fetch(FetchRequest request, std::function<void(FetchResult&&)> don
   Complete(done, std::move(result));
 }
 
-void Fetcher::RecycleBuffer(std::string&& buffer) {
-  const size_t capacity = buffer.capacity();
-  if (capacity <= std::string().capacity()) {
-    return;  // Nothing allocated.
-  }
-  std::string dropped;  // Freed outside the lock.
-  {
-    std::lock_guard<std::mutex> lock(buffers_mu_);
-    if (buffers_bytes_ + capacity <= kMaxRecycledBytes) {
-      buffers_bytes_ += capacity;
-      buffers_.push_back(std::move(buffer));
-    } else {
-      dropped = std::move(buffer);
-    }
-  }
-}
-
-std::string Fetcher::TakeBuffer(size_t want) {
-  std::string buffer;
-  {
-    std::lock_guard<std::mutex> lock(buffers_mu_);
-    if (!buffers_.empty()) {
-      // The smallest buffer that holds `want`, else the largest: small bodies do not take (and
-      // then keep) the large buffers, and a large body grows the largest buffer the least.
-      size_t best = 0;
-      for (size_t i = 1; i < buffers_.size(); ++i) {
-        const size_t c = buffers_[i].capacity();
-        const size_t b = buffers_[best].capacity();
-        if (b >= want ? (c >= want && c < b) : c > b) best = i;
-      }
-      buffer = std::move(buffers_[best]);
-      buffers_[best] = std::move(buffers_.back());
-      buffers_.pop_back();
-      buffers_bytes_ -= buffer.capacity();
-    }
-  }
-  buffer.clear();
-  return buffer;
-}
+void Fetcher::RecycleBuffer(std::string&& buffer) { bodies_->Give(std::move(buffer)); }
 
 Fetcher::Stats Fetcher::GetStats() const {
   Stats s;

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "collector/config/config.h"
+#include "collector/model/buffer_pool.h"
 
 namespace tender::scrape {
 
@@ -133,6 +134,9 @@ class Fetcher {
   struct Settings {
     int max_total_connections = 0;  // 0 = unlimited; otherwise further requests queue in curl.
     std::string user_agent;         // Default User-Agent; a request header overrides it.
+    // Where bodies come from and RecycleBuffer gives them back; nullptr = the process-wide
+    // model::LargeBufferPool(), which the scrape workers' batches share.
+    model::BufferPool* body_pool = nullptr;
   };
 
   // Counters since construction; each field is read atomically (not as one snapshot).
@@ -201,8 +205,6 @@ class Fetcher {
   void Complete(std::function<void(FetchResult&&)>& done, FetchResult&& result);
   // Completes each of `pending` with Cancelled on the calling thread.
   void CancelPending(std::vector<Pending>& pending);
-  // A recycled buffer, cleared (preferably one of at least `want` bytes), or an empty string.
-  std::string TakeBuffer(size_t want);
 
   const Settings settings_;
   std::unique_ptr<Impl> impl_;  // Created by Start(); then owned by the fetcher thread.
@@ -214,10 +216,7 @@ class Fetcher {
   State state_ = State::kNew;     // Guarded by mu_.
   std::vector<Pending> pending_;  // Guarded by mu_.
 
-  // Covers buffers_ and buffers_bytes_ only; never held together with mu_.
-  std::mutex buffers_mu_;
-  std::vector<std::string> buffers_;  // Guarded by buffers_mu_.
-  size_t buffers_bytes_ = 0;          // Their capacity; guarded by buffers_mu_.
+  model::BufferPool* const bodies_;  // Recycled body buffers; not owned.
 
   std::thread thread_;
   Counters counters_;

@@ -689,15 +689,19 @@ TEST_F(FetcherTest, RecycledBufferIsReused) {
     res.set_content("x 1\n", kOpenMetrics);
   });
   server_.Start();
-  StartFetcher();
+  model::BufferPool pool(model::BufferPool::Options{});
+  StartFetcher(Fetcher::Settings{.body_pool = &pool});
   std::string buffer;
   buffer.reserve(1 << 20);
   const char* data = buffer.data();
   fetcher_->RecycleBuffer(std::move(buffer));
+  EXPECT_EQ(pool.buffers(), 1u);
   FetchResult r = FetchAndWait(*fetcher_, Request(server_.Url("/metrics")));
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.body, "x 1\n");
   EXPECT_EQ(r.body.data(), data);  // The very same allocation.
+  EXPECT_EQ(pool.buffers(), 0u);
+  fetcher_.reset();  // Before the pool it uses.
 }
 
 TEST(FetcherBadPeerTest, MalformedResponsesFailCleanly) {
