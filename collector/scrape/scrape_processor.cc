@@ -305,7 +305,10 @@ absl::Status ScrapeProcessor::Walk(const Target& target, std::string_view body,
         report.limit_hit = "sample_limit";
         return absl::ResourceExhaustedError("sample limit exceeded");
       }
-      if (absl::Status st = CheckLabelLimits(*cfg, report); !st.ok()) return st;
+      if (cfg->label_limit > 0 || cfg->label_name_length_limit > 0 ||
+          cfg->label_value_length_limit > 0) {
+        if (absl::Status st = CheckLabelLimits(*cfg, report); !st.ok()) return st;
+      }
     }
     if (honor_ts && parser.has_timestamp()) {
       const int64_t ts = parser.timestamp_ms();
