@@ -63,10 +63,41 @@ inline double BitsToDouble(uint64_t bits) {
   return v;
 }
 
+// Copies `n` bytes. Label names and values are mostly under 32 bytes, where a call into libc's
+// memmove costs more than the copy: those are done with two overlapping fixed-size moves (each
+// only within [src, src + n) and [dst, dst + n)).
+inline void CopyBytes(char* dst, const char* src, size_t n) {
+  if (n >= 8 && n <= 32) {
+    uint64_t a, b, c, d;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + (n - 8), 8);
+    if (n > 16) {
+      std::memcpy(&c, src + 8, 8);
+      std::memcpy(&d, src + (n - 16), 8);
+      std::memcpy(dst + 8, &c, 8);
+      std::memcpy(dst + (n - 16), &d, 8);
+    }
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + (n - 8), &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + (n - 4), 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + (n - 4), &b, 4);
+  } else if (n > 0 && n < 4) {
+    dst[0] = src[0];
+    dst[n / 2] = src[n / 2];
+    dst[n - 1] = src[n - 1];
+  } else if (n > 32) {
+    std::memcpy(dst, src, n);
+  }
+}
+
 inline char* WriteBytesField(char* p, uint32_t tag, std::string_view bytes) {
   p = WriteVarint(p, tag);
   p = WriteVarint(p, bytes.size());
-  std::memcpy(p, bytes.data(), bytes.size());
+  CopyBytes(p, bytes.data(), bytes.size());
   return p + bytes.size();
 }
 

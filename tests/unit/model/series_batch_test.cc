@@ -148,5 +148,19 @@ TEST(SeriesEncoderTest, RecordsAMarkEveryStrideEntries) {
   EXPECT_TRUE(EntryMarksValid(batch) == (batch.samples < kEntryMarkStride));
 }
 
+TEST(ProtowireTest, CopyBytesCopiesEveryLengthAndNothingAround) {
+  std::string src(100, '\0');
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<char>('A' + i % 53);
+  for (size_t n = 0; n <= 80; ++n) {
+    for (size_t offset : {0, 1, 7}) {
+      std::string dst(n + 32, '#');
+      protowire::CopyBytes(dst.data() + 16, src.data() + offset, n);
+      EXPECT_EQ(dst.substr(16, n), src.substr(offset, n)) << n << " " << offset;
+      EXPECT_EQ(dst.substr(0, 16), std::string(16, '#')) << n;
+      EXPECT_EQ(dst.substr(16 + n), std::string(16, '#')) << n;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tender::model
