@@ -441,15 +441,19 @@ void ScrapeManager::Finish(ScrapeProcessor& processor, Work& work) {
     return;
   }
   // One allocation of about the right size instead of a doubling series of copies while the
-  // batch grows (a cAdvisor batch is over 2 MB).
-  if (loop.last_batch_bytes > 0) {
-    const size_t want = loop.last_batch_bytes + loop.last_batch_bytes / 16 + 1024;
+  // batch grows (a cAdvisor batch is over 2 MB): the size of the target's last batch, or for a
+  // first scrape twice the body (entries take 1.1-2 times the exposition's bytes; pages a
+  // large buffer never writes are never mapped in, so the slack costs no memory).
+  const size_t want = loop.last_batch_bytes > 0
+                          ? loop.last_batch_bytes + loop.last_batch_bytes / 16 + 1024
+                          : 2 * work.result.body.size() + 1024;
+  if (want >= 64 << 10) {
     // A buffer given back by a sent batch keeps its pages: writing a fresh one of megabytes
     // costs a page fault per 4 KiB (docs/benchmarks.md).
     batch.data = model::LargeBufferPool().Take(want);
-    batch.data.reserve(want);
-    batch.marks.reserve(want / 64 / model::kEntryMarkStride + 1);
   }
+  batch.data.reserve(want);
+  batch.marks.reserve(want / 64 / model::kEntryMarkStride + 1);
   FetchOutcome fetch;
   fetch.status = work.result.status;
   fetch.http_status = work.result.http_status;
