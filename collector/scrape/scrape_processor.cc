@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -460,7 +461,14 @@ ScrapeReport ScrapeProcessor::Process(const Target& target, SeriesState& state,
           // The set of series changed: remember this exposition for future stale markers.
           state.stored_body.clear();
           if (!hashes_.empty()) {
-            snappy::Compress(fetch.body.data(), fetch.body.size(), &state.stored_body);
+            // Into a scratch buffer that is not zero-filled first: snappy writes only the
+            // compressed bytes (a fifth of a kube-state-metrics body), and the pages of a large
+            // buffer that are never written are never mapped in.
+            const size_t bound = snappy::MaxCompressedLength(fetch.body.size());
+            const auto scratch = std::make_unique_for_overwrite<char[]>(bound);
+            size_t length = 0;
+            snappy::RawCompress(fetch.body.data(), fetch.body.size(), scratch.get(), &length);
+            state.stored_body.assign(scratch.get(), length);
             state.stored_body.shrink_to_fit();
           }
           state.stored_format = format;
