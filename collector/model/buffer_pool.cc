@@ -91,7 +91,7 @@ size_t BufferPool::buffers() const {
 
 BufferPool& LargeBufferPool() {
   static BufferPool* const pool = new BufferPool(BufferPool::Options{
-      .max_bytes = 16 << 20, .min_capacity = 64 << 10, .max_idle = absl::Seconds(2)});
+      .max_bytes = 8 << 20, .min_capacity = 64 << 10, .max_idle = absl::Seconds(2)});
   return *pool;
 }
 

@@ -67,8 +67,9 @@ class BufferPool {
 // The process-wide pool of large buffers: scrape bodies and SeriesBatch data. The fetcher takes
 // bodies from it, the scrape workers give bodies back once parsed and take batch buffers, and
 // queued batches give theirs back when their last holder drops them after sending. One budget
-// of 16 MiB for both kinds (a cAdvisor body is about 2.1 MB, its batch 2.3 MB); buffers under
-// 64 KiB come from malloc's heaps anyway; a buffer unused for 2 s is freed.
+// of 8 MiB for both kinds (a cAdvisor body is about 2.1 MB, its batch 2.3 MB): 16 MiB saved a
+// little more CPU but added 7-11 MiB to the peak RSS at small scale (docs/benchmarks.md).
+// Buffers under 64 KiB come from malloc's heaps anyway; a buffer unused for 2 s is freed.
 BufferPool& LargeBufferPool();
 
 }  // namespace tender::model

@@ -175,7 +175,7 @@ class Fetcher {
   void Fetch(FetchRequest request, std::function<void(FetchResult&&)> done);
 
   // Gives a body buffer back so a later fetch can reuse its capacity (zero allocation in steady
-  // state). Optional; buffers are kept up to a byte budget (16 MiB of capacity), the rest freed.
+  // state). Optional; buffers are kept up to the pool's byte budget, the rest freed.
   void RecycleBuffer(std::string&& buffer);
 
   Stats GetStats() const;
