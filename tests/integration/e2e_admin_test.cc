@@ -65,10 +65,7 @@ scrape_configs:
   }
 
   void StartTender(bool lifecycle) {
-    std::vector<std::string> argv = {Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                                     "--config.file=" + dir_ + "/tender.yml",
-                                     absl::StrCat("--web.listen-address=127.0.0.1:", port_),
-                                     "--storage.path=" + dir_ + "/data"};
+    std::vector<std::string> argv = testing::TenderArgs(dir_, port_);
     if (lifecycle) argv.push_back("--web.enable-lifecycle");
     tender_ = std::make_unique<ChildProcess>(argv, dir_ + "/tender.log");
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);

@@ -60,11 +60,7 @@ remote_write:
   - url: http://127.0.0.1:1/api/v1/write
 )");
   const int port = FreePort();
-  ChildProcess tender(
-      {Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-       "--config.file=" + dir + "/tender.yml",
-       absl::StrCat("--web.listen-address=127.0.0.1:", port), "--storage.path=" + dir + "/data"},
-      dir + "/tender.log");
+  ChildProcess tender(testing::TenderArgs(dir, port), dir + "/tender.log");
   httplib::Client client("127.0.0.1", port);
   ASSERT_TRUE(WaitFor(
       [&] {

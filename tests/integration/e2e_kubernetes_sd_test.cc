@@ -76,12 +76,8 @@ remote_write:
   }
 
   void StartTender() {
-    tender_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                                 "--config.file=" + dir_ + "/tender.yml",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", port_),
-                                 "--storage.path=" + dir_ + "/data"},
-        dir_ + "/tender.log");
+    tender_ =
+        std::make_unique<ChildProcess>(testing::TenderArgs(dir_, port_), dir_ + "/tender.log");
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     ASSERT_TRUE(WaitFor(
         [&] {

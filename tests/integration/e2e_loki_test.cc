@@ -46,12 +46,8 @@ class LokiE2eTest : public ::testing::Test {
   }
 
   std::unique_ptr<ChildProcess> StartTender() {
-    return std::make_unique<ChildProcess>(
-        std::vector<std::string>{Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                                 "--config.file=" + dir_ + "/tender.yml",
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", FreePort()),
-                                 "--storage.path=" + dir_ + "/data"},
-        dir_ + "/tender.log");
+    return std::make_unique<ChildProcess>(testing::TenderArgs(dir_, FreePort()),
+                                          dir_ + "/tender.log");
   }
 
   std::string LogPath() const { return dir_ + "/logs/app.log"; }

@@ -64,11 +64,7 @@ remote_write:
       max_backoff: 200ms
 )");
   {
-    ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                         "--config.file=" + dir + "/tender.yml",
-                         absl::StrCat("--web.listen-address=127.0.0.1:", FreePort()),
-                         "--storage.path=" + dir + "/data"},
-                        dir + "/tender.log");
+    ChildProcess tender(testing::TenderArgs(dir, FreePort()), dir + "/tender.log");
     ASSERT_TRUE(WaitFor([&] { return scrapes.load() >= 8; }, absl::Seconds(30)))
         << ReadFile(dir + "/tender.log");
     EXPECT_EQ(tender.Stop(SIGTERM, absl::Seconds(20)), 0) << ReadFile(dir + "/tender.log");
@@ -169,11 +165,7 @@ scrape_configs:
       max_backoff: 1s
 )");
   {
-    ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                         "--config.file=" + dir + "/tender.yml",
-                         absl::StrCat("--web.listen-address=127.0.0.1:", FreePort()),
-                         "--storage.path=" + dir + "/data"},
-                        dir + "/tender.log");
+    ChildProcess tender(testing::TenderArgs(dir, FreePort()), dir + "/tender.log");
     ASSERT_TRUE(WaitFor([&] { return scrapes[kTargets - 1].load() >= 15; }, absl::Seconds(60)))
         << ReadFile(dir + "/tender.log");
     frozen = true;
@@ -263,11 +255,7 @@ remote_write:
         regex: two_total
         action: keep
 )");
-  ChildProcess tender({Env("TENDER_BINARY_DIR", ".") + "/collector/app/tender",
-                       "--config.file=" + dir + "/tender.yml",
-                       absl::StrCat("--web.listen-address=127.0.0.1:", admin_port),
-                       "--storage.path=" + dir + "/data"},
-                      dir + "/tender.log");
+  ChildProcess tender(testing::TenderArgs(dir, admin_port), dir + "/tender.log");
   // The live destination keeps up with every scrape while the dead one refuses everything.
   ASSERT_TRUE(WaitFor([&] { return scrapes.load() >= 6; }, absl::Seconds(30)));
   const int seen = scrapes.load();
