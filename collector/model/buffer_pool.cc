@@ -8,14 +8,19 @@ namespace tender::model {
 BufferPool::BufferPool(Options options, std::function<absl::Time()> clock)
     : options_(options), clock_(std::move(clock)) {}
 
+std::string BufferPool::RemoveLocked(size_t i) {
+  std::string buffer = std::move(kept_[i].buffer);
+  kept_[i] = std::move(kept_.back());
+  kept_.pop_back();
+  bytes_ -= buffer.capacity();
+  return buffer;
+}
+
 void BufferPool::ExpireLocked(absl::Time now, std::vector<std::string>* freed) {
   if (options_.max_idle == absl::InfiniteDuration()) return;
   for (size_t i = 0; i < kept_.size();) {
     if (now - kept_[i].since > options_.max_idle) {
-      bytes_ -= kept_[i].buffer.capacity();
-      freed->push_back(std::move(kept_[i].buffer));
-      kept_[i] = std::move(kept_.back());
-      kept_.pop_back();
+      freed->push_back(RemoveLocked(i));
     } else {
       ++i;
     }
@@ -37,10 +42,7 @@ std::string BufferPool::Take(size_t want) {
       }
     }
     if (best != kept_.size()) {
-      buffer = std::move(kept_[best].buffer);
-      kept_[best] = std::move(kept_.back());
-      kept_.pop_back();
-      bytes_ -= buffer.capacity();
+      buffer = RemoveLocked(best);
     } else if (want >= options_.min_capacity) {
       // The caller allocates `want` bytes afresh, and that buffer comes back here later: free
       // the buffers unused longest so that what is kept plus it stays within the budget, rather
@@ -50,10 +52,7 @@ std::string BufferPool::Take(size_t want) {
         for (size_t i = 1; i < kept_.size(); ++i) {
           if (kept_[i].since < kept_[oldest].since) oldest = i;
         }
-        bytes_ -= kept_[oldest].buffer.capacity();
-        freed.push_back(std::move(kept_[oldest].buffer));
-        kept_[oldest] = std::move(kept_.back());
-        kept_.pop_back();
+        freed.push_back(RemoveLocked(oldest));
       }
     }
   }

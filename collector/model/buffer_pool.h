@@ -54,6 +54,8 @@ class BufferPool {
     absl::Time since;  // When it was given back.
   };
   absl::Time Now() const { return clock_ ? clock_() : absl::Now(); }
+  // Takes kept_[i] out (the last entry moves into its place).
+  std::string RemoveLocked(size_t i);
   // Moves buffers idle for longer than max_idle into `*freed`.
   void ExpireLocked(absl::Time now, std::vector<std::string>* freed);
 
